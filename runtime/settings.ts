@@ -1,0 +1,77 @@
+/**
+ * Every app setting TrustNet reads, in one catalog. local.settings.sample.json and the README's settings
+ * table are checked against it by a test, so a new setting cannot ship undocumented.
+ */
+
+export interface SettingSpec {
+  /** What it is for, as the README shows it. */
+  description: string;
+  /** The value local.settings.sample.json carries: safe for local use, never a secret. */
+  sample: string;
+  /** Read by the local host only (not by the app in Azure). */
+  localOnly?: boolean;
+}
+
+export const SETTINGS = {
+  AzureWebJobsStorage: {
+    description:
+      'Storage for the Functions runtime, durable task hub and registry tables: a connection string, or ' +
+      '`AzureWebJobsStorage__accountName` for identity-based access in Azure. `UseDevelopmentStorage=true` ' +
+      'makes `npm start` use the Azurite it starts.',
+    sample: 'UseDevelopmentStorage=true',
+  },
+  FUNCTIONS_WORKER_RUNTIME: {
+    description: 'Always `node`.',
+    sample: 'node',
+  },
+  TRUSTNET_TASK_HUB: {
+    description: 'Durable Functions task hub name (host.json reads it); one per environment.',
+    sample: 'TrustNetLocal',
+  },
+  TRUSTNET_MAX_BODY_BYTES: {
+    description: 'Local host: largest request body accepted, in bytes; larger ones get 413.',
+    sample: '1048576',
+    localOnly: true,
+  },
+} as const satisfies Record<string, SettingSpec>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly code: 'CONFIG.MISSING' | 'CONFIG.INVALID',
+    readonly setting: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export function readSetting(name: SettingName, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+export function requireSetting(name: SettingName, env: NodeJS.ProcessEnv = process.env): string {
+  const value = readSetting(name, env);
+  if (value === undefined) {
+    throw new ConfigError('CONFIG.MISSING', name, `App setting ${name} is not set: ${SETTINGS[name].description}`);
+  }
+  return value;
+}
+
+/** A whole positive number of at most `max`, or the default when unset. */
+export function positiveIntSetting(
+  name: SettingName,
+  fallback: number,
+  env: NodeJS.ProcessEnv = process.env,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const raw = readSetting(name, env);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) {
+    throw new ConfigError('CONFIG.INVALID', name, `App setting ${name} must be a whole number from 1 to ${max}; got "${raw}".`);
+  }
+  return Number(raw);
+}
