@@ -42,7 +42,8 @@ export function addDuration(from: Date, duration: Duration): Date {
     d.setUTCDate(Math.min(day, lastDay));
   }
   const ms =
-    ((((duration.weeks * 7 + duration.days) * 24 + duration.hours) * 60 + duration.minutes) * 60 + duration.seconds) *
+    ((((duration.weeks * 7 + duration.days) * 24 + duration.hours) * 60 + duration.minutes) * 60 +
+      duration.seconds) *
     1000;
   return new Date(d.getTime() + Math.round(ms));
 }

@@ -16,7 +16,12 @@ export async function health(_request: HttpRequest, context: InvocationContext):
   } catch (e) {
     if (e instanceof ConfigError) {
       context.error(e.message);
-      return problemResponse({ status: 503, code: e.code, title: 'Storage is not configured', detail: e.message });
+      return problemResponse({
+        status: 503,
+        code: e.code,
+        title: 'Storage is not configured',
+        detail: e.message,
+      });
     }
     throw e;
   }

@@ -13,7 +13,14 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 export function problemBody(p: Problem): Record<string, unknown> {
   const { status, code, title, detail, ...extensions } = p;
-  return { type: `urn:trustnet:problem:${code}`, title, status, code, ...(detail ? { detail } : {}), ...extensions };
+  return {
+    type: `urn:trustnet:problem:${code}`,
+    title,
+    status,
+    code,
+    ...(detail ? { detail } : {}),
+    ...extensions,
+  };
 }
 
 export function problemResponse(p: Problem, headers: Record<string, string> = {}): HttpResponseInit {

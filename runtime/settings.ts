@@ -56,7 +56,11 @@ export function readSetting(name: SettingName, env: NodeJS.ProcessEnv = process.
 export function requireSetting(name: SettingName, env: NodeJS.ProcessEnv = process.env): string {
   const value = readSetting(name, env);
   if (value === undefined) {
-    throw new ConfigError('CONFIG.MISSING', name, `App setting ${name} is not set: ${SETTINGS[name].description}`);
+    throw new ConfigError(
+      'CONFIG.MISSING',
+      name,
+      `App setting ${name} is not set: ${SETTINGS[name].description}`,
+    );
   }
   return value;
 }
@@ -71,7 +75,11 @@ export function positiveIntSetting(
   const raw = readSetting(name, env);
   if (raw === undefined) return fallback;
   if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) {
-    throw new ConfigError('CONFIG.INVALID', name, `App setting ${name} must be a whole number from 1 to ${max}; got "${raw}".`);
+    throw new ConfigError(
+      'CONFIG.INVALID',
+      name,
+      `App setting ${name} must be a whole number from 1 to ${max}; got "${raw}".`,
+    );
   }
   return Number(raw);
 }

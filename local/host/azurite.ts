@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 
 /** Azurite's published development account (the same in every install; not a secret). */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
-const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+const AZURITE_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 export interface AzuriteOptions {
   /** Folder for Azurite's data; omitted means in memory. */
@@ -39,7 +40,8 @@ function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Prom
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = () => {
-      if (child.exitCode !== null) return reject(new Error(`Azurite exited (code ${child.exitCode}) before listening on port ${port}.`));
+      if (child.exitCode !== null)
+        return reject(new Error(`Azurite exited (code ${child.exitCode}) before listening on port ${port}.`));
       const socket = createConnection({ port, host: '127.0.0.1' });
       socket.once('connect', () => {
         socket.destroy();
@@ -47,7 +49,8 @@ function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Prom
       });
       socket.once('error', () => {
         socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`Azurite did not listen on port ${port} within ${timeoutMs} ms.`));
+        if (Date.now() > deadline)
+          reject(new Error(`Azurite did not listen on port ${port} within ${timeoutMs} ms.`));
         else setTimeout(attempt, 50);
       });
     };
@@ -80,9 +83,18 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     '--skipApiVersionCheck',
     '--loose',
     '--disableTelemetry',
-    '--blobHost', '127.0.0.1', '--blobPort', String(ports.blob),
-    '--queueHost', '127.0.0.1', '--queuePort', String(ports.queue),
-    '--tableHost', '127.0.0.1', '--tablePort', String(ports.table),
+    '--blobHost',
+    '127.0.0.1',
+    '--blobPort',
+    String(ports.blob),
+    '--queueHost',
+    '127.0.0.1',
+    '--queuePort',
+    String(ports.queue),
+    '--tableHost',
+    '127.0.0.1',
+    '--tablePort',
+    String(ports.table),
   ];
   if (options.location) {
     mkdirSync(options.location, { recursive: true });
@@ -95,10 +107,16 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   try {
-    await Promise.all([waitForPort(ports.blob, child, 20000), waitForPort(ports.queue, child, 20000), waitForPort(ports.table, child, 20000)]);
+    await Promise.all([
+      waitForPort(ports.blob, child, 20000),
+      waitForPort(ports.queue, child, 20000),
+      waitForPort(ports.table, child, 20000),
+    ]);
   } catch (e) {
     child.kill('SIGKILL');
-    throw new Error(`${(e as Error).message}${stderr ? `\nAzurite said: ${stderr.trim()}` : ''}`);
+    throw new Error(`${(e as Error).message}${stderr ? `\nAzurite said: ${stderr.trim()}` : ''}`, {
+      cause: e,
+    });
   }
   let stopped: Promise<void> | undefined;
   return {

@@ -53,17 +53,26 @@ export function parseCli(argv: string[]): CliOptions | 'help' {
 }
 
 function describe(host: RunningHost): string {
-  const lines = [`${host.app.name} ${host.app.version} on ${host.url}  (clock: ${host.clock.virtual ? 'virtual' : 'system'})`, 'Functions:'];
+  const lines = [
+    `${host.app.name} ${host.app.version} on ${host.url}  (clock: ${host.clock.virtual ? 'virtual' : 'system'})`,
+    'Functions:',
+  ];
   for (const f of host.functions) {
     if (f.route !== undefined) {
-      lines.push(`  ${f.name}: [${f.methods?.length ? f.methods.join(',') : 'ALL'}] ${host.url}/${f.route}  (auth: ${f.authLevel}, not enforced locally)`);
+      lines.push(
+        `  ${f.name}: [${f.methods?.length ? f.methods.join(',') : 'ALL'}] ${host.url}/${f.route}  (auth: ${f.authLevel}, not enforced locally)`,
+      );
     } else if (f.schedule) {
       lines.push(`  ${f.name}: timer "${f.schedule}"`);
     } else {
       lines.push(`  ${f.name}: ${f.trigger}${f.unsupported ? `  (${f.unsupported})` : ''}`);
     }
   }
-  lines.push('Admin (loopback only):', `  GET  ${host.url}/admin/host/functions`, `  POST ${host.url}/admin/functions/{timer name}`);
+  lines.push(
+    'Admin (loopback only):',
+    `  GET  ${host.url}/admin/host/functions`,
+    `  POST ${host.url}/admin/functions/{timer name}`,
+  );
   if (host.clock.virtual) lines.push(`  GET|POST ${host.url}/admin/host/clock   {"advance": "P1D"}`);
   return lines.join('\n');
 }
@@ -105,9 +114,16 @@ async function main(): Promise<void> {
       const location = resolve(options.dataDir, 'azurite');
       azurite = await startAzurite({ location });
       process.env['AzureWebJobsStorage'] = azurite.connectionString;
-      console.log(`Azurite: tables on 127.0.0.1:${azurite.ports.table}, blobs on ${azurite.ports.blob}, queues on ${azurite.ports.queue}; data in ${location}`);
+      console.log(
+        `Azurite: tables on 127.0.0.1:${azurite.ports.table}, blobs on ${azurite.ports.blob}, queues on ${azurite.ports.queue}; data in ${location}`,
+      );
     }
-    host = await startHost({ appDir: options.appDir, port: options.port, virtualClock: options.virtualClock, loadLocalSettings: false });
+    host = await startHost({
+      appDir: options.appDir,
+      port: options.port,
+      virtualClock: options.virtualClock,
+      loadLocalSettings: false,
+    });
     console.log(describe(host));
     console.log('Press Ctrl-C to stop.');
   } catch (e) {

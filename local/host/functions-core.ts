@@ -78,14 +78,20 @@ function emptyApp(): CapturedApp {
 
 // Registrations land in the app being captured; hooks registered later (at run time) land there too.
 let current: CapturedApp = emptyApp();
+// @azure/functions sets its model once per loaded copy of the library, so a second app that shares the
+// copy (same node_modules) inherits it.
+let lastModel: ProgrammingModel | undefined;
 
 /** Starts a fresh capture and returns the object registrations will be written into. */
 export function beginCapture(): CapturedApp {
-  current = emptyApp();
+  current = { ...emptyApp(), programmingModel: lastModel };
   return current;
 }
 
-export function registerFunction(metadata: CapturedFunction['metadata'], handler: CapturedFunction['handler']) {
+export function registerFunction(
+  metadata: CapturedFunction['metadata'],
+  handler: CapturedFunction['handler'],
+) {
   if (current.functions.has(metadata.name)) {
     throw new Error(`A function named "${metadata.name}" is already registered.`);
   }
@@ -103,6 +109,7 @@ export function registerHook(name: HookName, callback: HookCallback): Disposable
 }
 
 export function setProgrammingModel(model: ProgrammingModel): void {
+  lastModel = model;
   current.programmingModel = model;
 }
 

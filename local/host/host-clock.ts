@@ -39,6 +39,7 @@ export class HostClock {
   }
 
   #assertVirtual(): void {
-    if (!this.virtual) throw new Error('The system clock cannot be moved; start the host with a virtual clock.');
+    if (!this.virtual)
+      throw new Error('The system clock cannot be moved; start the host with a virtual clock.');
   }
 }

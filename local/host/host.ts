@@ -7,7 +7,15 @@ import { ConfigError, positiveIntSetting } from '../../runtime/settings';
 import { BodyTooLargeError, readBody } from './body';
 import { HostStartError } from './errors';
 import { HostClock } from './host-clock';
-import { buildRouteTable, findRoute, httpOutput, toRpcHttp, triggerBinding, writeHttpResponse, type HttpRoute } from './http-trigger';
+import {
+  buildRouteTable,
+  findRoute,
+  httpOutput,
+  toRpcHttp,
+  triggerBinding,
+  writeHttpResponse,
+  type HttpRoute,
+} from './http-trigger';
 import { FunctionFailedError, Invoker } from './invoke';
 import { loadApp, type LoadedApp } from './load-app';
 import { consoleLogger, type HostLogger } from './logger';
@@ -56,7 +64,9 @@ export interface RunningHost {
   readonly functions: FunctionInfo[];
   readonly timers: TimerScheduler;
   /** Moves a virtual clock forward (ISO 8601 duration) and fires what fell due; returns what fired. */
-  advanceClock(duration: string): Promise<{ now: string; fired: { functionName: string; scheduledFor: string }[] }>;
+  advanceClock(
+    duration: string,
+  ): Promise<{ now: string; fired: { functionName: string; scheduledFor: string }[] }>;
   stop(): Promise<void>;
 }
 
@@ -109,7 +119,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     const type = String(trigger?.[1].type ?? 'none');
     const info: FunctionInfo = { name: fn.metadata.name, trigger: type };
     const route = routes.find((r) => r.fn === fn);
-    if (route) Object.assign(info, { route: route.template, methods: route.methods, authLevel: route.authLevel });
+    if (route)
+      Object.assign(info, { route: route.template, methods: route.methods, authLevel: route.authLevel });
     if (type.toLowerCase() === 'timertrigger') {
       const binding = trigger![1];
       const where = `Timer function "${fn.metadata.name}" schedule`;
@@ -130,7 +141,11 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     }
     if (!SERVED_TRIGGERS.has(type.toLowerCase())) {
       info.unsupported = `the local host does not run ${type} functions yet`;
-      hostLog('warning', `${type} is not served by the local host; "${fn.metadata.name}" will not run.`, fn.metadata.name);
+      hostLog(
+        'warning',
+        `${type} is not served by the local host; "${fn.metadata.name}" will not run.`,
+        fn.metadata.name,
+      );
     }
     infos.push(info);
   }
@@ -139,9 +154,15 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   if (!store && timerDefs.length > 0) {
     const cs = process.env['AzureWebJobsStorage'];
     if (cs && !/UseDevelopmentStorage=true/i.test(cs)) {
-      store = new TableScheduleStatusStore(TableClient.fromConnectionString(cs, 'TrustNetHostTimers', { allowInsecureConnection: true }), app.name.replace(/[^A-Za-z0-9]/g, '') || 'app');
+      store = new TableScheduleStatusStore(
+        TableClient.fromConnectionString(cs, 'TrustNetHostTimers', { allowInsecureConnection: true }),
+        app.name.replace(/[^A-Za-z0-9]/g, '') || 'app',
+      );
     } else {
-      hostLog('warning', 'AzureWebJobsStorage is not a connection string: timer schedule status is kept in memory only.');
+      hostLog(
+        'warning',
+        'AzureWebJobsStorage is not a connection string: timer schedule status is kept in memory only.',
+      );
       store = new MemoryScheduleStatusStore();
     }
   }
@@ -153,21 +174,34 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     async (functionName, payload: TimerPayload) => {
       const fn = app.captured.functions.get(functionName)!;
       const [triggerName] = triggerBinding(fn)!;
-      await invoker.invoke(fn, { inputData: [{ name: triggerName, data: { string: JSON.stringify(payload) } }] });
+      await invoker.invoke(fn, {
+        inputData: [{ name: triggerName, data: { string: JSON.stringify(payload) } }],
+      });
     },
-    (functionName, error) => hostLog('error', `Timer run failed: ${(error as Error)?.message ?? error}`, functionName),
+    (functionName, error) =>
+      hostLog('error', `Timer run failed: ${(error as Error)?.message ?? error}`, functionName),
   );
 
   async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
     const match = findRoute(routes, method, url.pathname);
     if (match.kind === 'not-found') {
-      return sendProblem(res, { status: 404, code: 'HOST.ROUTE_NOT_FOUND', title: 'Not Found', detail: `No function serves ${url.pathname}.` });
+      return sendProblem(res, {
+        status: 404,
+        code: 'HOST.ROUTE_NOT_FOUND',
+        title: 'Not Found',
+        detail: `No function serves ${url.pathname}.`,
+      });
     }
     if (match.kind === 'method-not-allowed') {
       return sendProblem(
         res,
-        { status: 405, code: 'HOST.METHOD_NOT_ALLOWED', title: 'Method Not Allowed', detail: `${method} is not allowed on ${url.pathname}; use ${match.allow.join(', ')}.` },
+        {
+          status: 405,
+          code: 'HOST.METHOD_NOT_ALLOWED',
+          title: 'Method Not Allowed',
+          detail: `${method} is not allowed on ${url.pathname}; use ${match.allow.join(', ')}.`,
+        },
         { allow: match.allow.join(', ') },
       );
     }
@@ -177,7 +211,12 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     } catch (e) {
       if (e instanceof BodyTooLargeError) {
         res.setHeader('connection', 'close');
-        return sendProblem(res, { status: 413, code: 'HOST.BODY_TOO_LARGE', title: 'Content Too Large', detail: `The request body exceeds ${maxBody} bytes (TRUSTNET_MAX_BODY_BYTES).` });
+        return sendProblem(res, {
+          status: 413,
+          code: 'HOST.BODY_TOO_LARGE',
+          title: 'Content Too Large',
+          detail: `The request body exceeds ${maxBody} bytes (TRUSTNET_MAX_BODY_BYTES).`,
+        });
       }
       throw e;
     }
@@ -189,37 +228,74 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       writeHttpResponse(res, httpOutput(route.fn, outcome.response), method === 'HEAD');
     } catch (e) {
       const id = e instanceof FunctionFailedError ? e.invocationId : 'unknown';
-      hostLog('error', e instanceof FunctionFailedError ? `${e.message}\n${(e.cause as Error)?.stack ?? ''}` : String((e as Error)?.stack ?? e), route.functionName);
-      sendProblem(res, { status: 500, code: 'HOST.FUNCTION_FAILED', title: 'Internal Server Error', detail: `Function "${route.functionName}" failed (invocation ${id}); the host log has the error.` });
+      hostLog(
+        'error',
+        e instanceof FunctionFailedError
+          ? `${e.message}\n${(e.cause as Error)?.stack ?? ''}`
+          : String((e as Error)?.stack ?? e),
+        route.functionName,
+      );
+      sendProblem(res, {
+        status: 500,
+        code: 'HOST.FUNCTION_FAILED',
+        title: 'Internal Server Error',
+        detail: `Function "${route.functionName}" failed (invocation ${id}); the host log has the error.`,
+      });
     }
   }
 
   async function handleAdmin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
-    const notFound = (detail: string) => sendProblem(res, { status: 404, code: 'HOST.ADMIN_NOT_FOUND', title: 'Not Found', detail });
-    if (!LOOPBACK.test(req.socket.remoteAddress ?? '')) return notFound(`${url.pathname} answers on loopback only.`);
+    const notFound = (detail: string) =>
+      sendProblem(res, { status: 404, code: 'HOST.ADMIN_NOT_FOUND', title: 'Not Found', detail });
+    if (!LOOPBACK.test(req.socket.remoteAddress ?? ''))
+      return notFound(`${url.pathname} answers on loopback only.`);
     const path = url.pathname.replace(/\/+$/, '');
     if (path === '/admin/host/clock') {
       if (!clock.virtual) return notFound('The virtual clock is off; start the host with --virtual-clock.');
       if (method === 'GET') return sendJson(res, 200, { now: new Date(clock.now()).toISOString() });
       if (method !== 'POST') {
-        return sendProblem(res, { status: 405, code: 'HOST.METHOD_NOT_ALLOWED', title: 'Method Not Allowed', detail: 'Use GET or POST.' }, { allow: 'GET, POST' });
+        return sendProblem(
+          res,
+          {
+            status: 405,
+            code: 'HOST.METHOD_NOT_ALLOWED',
+            title: 'Method Not Allowed',
+            detail: 'Use GET or POST.',
+          },
+          { allow: 'GET, POST' },
+        );
       }
       let input: unknown;
       try {
         input = JSON.parse((await readBody(req, 64 * 1024)).toString('utf8'));
       } catch {
-        return sendProblem(res, { status: 400, code: 'HOST.CLOCK_BAD_REQUEST', title: 'Bad Request', detail: 'Send a JSON object such as {"advance": "P8D"}.' });
+        return sendProblem(res, {
+          status: 400,
+          code: 'HOST.CLOCK_BAD_REQUEST',
+          title: 'Bad Request',
+          detail: 'Send a JSON object such as {"advance": "P8D"}.',
+        });
       }
       const advance = (input as { advance?: unknown } | null)?.advance;
       if (typeof advance !== 'string') {
-        return sendProblem(res, { status: 400, code: 'HOST.CLOCK_BAD_REQUEST', title: 'Bad Request', detail: '"advance" must be an ISO 8601 duration string such as "P8D" or "PT5M".' });
+        return sendProblem(res, {
+          status: 400,
+          code: 'HOST.CLOCK_BAD_REQUEST',
+          title: 'Bad Request',
+          detail: '"advance" must be an ISO 8601 duration string such as "P8D" or "PT5M".',
+        });
       }
       try {
         return sendJson(res, 200, await advanceClock(advance));
       } catch (e) {
         if (e instanceof DurationError || e instanceof RangeError) {
-          return sendProblem(res, { status: 400, code: 'HOST.CLOCK_BAD_REQUEST', title: 'Bad Request', detail: e.message });
+          return sendProblem(res, {
+            status: 400,
+            code: 'HOST.CLOCK_BAD_REQUEST',
+            title: 'Bad Request',
+            detail: e.message,
+          });
         }
         throw e;
       }
@@ -247,7 +323,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     if (isZero(d)) throw new RangeError('"advance" must be longer than zero.');
     const from = clock.now();
     const fired = await timers.advance(addDuration(new Date(from), d).getTime() - from);
-    return { now: new Date(clock.now()).toISOString(), fired: fired.map(({ functionName, scheduledFor }) => ({ functionName, scheduledFor })) };
+    return {
+      now: new Date(clock.now()).toISOString(),
+      fired: fired.map(({ functionName, scheduledFor }) => ({ functionName, scheduledFor })),
+    };
   }
 
   const server: Server = createServer((req, res) => {
@@ -256,12 +335,29 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     try {
       url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
     } catch {
-      return sendProblem(res, { status: 400, code: 'HOST.BAD_URL', title: 'Bad Request', detail: 'The request URL is malformed.' });
+      return sendProblem(res, {
+        status: 400,
+        code: 'HOST.BAD_URL',
+        title: 'Bad Request',
+        detail: 'The request URL is malformed.',
+      });
     }
-    const work = url.pathname === '/admin' || url.pathname.startsWith('/admin/') ? handleAdmin(req, res, url) : handleApi(req, res, url);
+    const work =
+      url.pathname === '/admin' || url.pathname.startsWith('/admin/')
+        ? handleAdmin(req, res, url)
+        : handleApi(req, res, url);
     work.catch((e: unknown) => {
-      hostLog('error', `Request ${req.method} ${url.pathname} failed in the host: ${(e as Error)?.stack ?? e}`);
-      if (!res.headersSent) sendProblem(res, { status: 500, code: 'HOST.INTERNAL', title: 'Internal Server Error', detail: 'The local host failed; see its log.' });
+      hostLog(
+        'error',
+        `Request ${req.method} ${url.pathname} failed in the host: ${(e as Error)?.stack ?? e}`,
+      );
+      if (!res.headersSent)
+        sendProblem(res, {
+          status: 500,
+          code: 'HOST.INTERNAL',
+          title: 'Internal Server Error',
+          detail: 'The local host failed; see its log.',
+        });
       else res.destroy();
     });
   });
@@ -272,7 +368,11 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const hostname = options.hostname ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(e.code === 'EADDRINUSE' ? new HostStartError(`Port ${port} on ${hostname} is in use; choose another with --port.`) : e),
+      reject(
+        e.code === 'EADDRINUSE'
+          ? new HostStartError(`Port ${port} on ${hostname} is in use; choose another with --port.`)
+          : e,
+      ),
     );
     server.listen(port, hostname, () => resolve());
   });
@@ -281,7 +381,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     await timers.start();
   } catch (e) {
     server.close();
-    throw new HostStartError(`Timer schedule status could not be read from storage (AzureWebJobsStorage): ${(e as Error).message}`);
+    throw new HostStartError(
+      `Timer schedule status could not be read from storage (AzureWebJobsStorage): ${(e as Error).message}`,
+    );
   }
 
   let stopping: Promise<void> | undefined;
@@ -300,7 +402,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
           server.closeAllConnections();
         });
         await timers.stop();
-        await invoker.runAppHook('appTerminate', app.dir).catch((e: unknown) => hostLog('error', `appTerminate hook failed: ${(e as Error).message}`));
+        await invoker
+          .runAppHook('appTerminate', app.dir)
+          .catch((e: unknown) => hostLog('error', `appTerminate hook failed: ${(e as Error).message}`));
         clock.uninstall();
       })();
       return stopping;

@@ -16,7 +16,9 @@ export interface HttpRoute {
 }
 
 export function triggerBinding(fn: CapturedFunction): [string, BindingInfo] | undefined {
-  return Object.entries(fn.metadata.bindings).find(([, b]) => b.direction === 'in' && /Trigger$/i.test(String(b.type)));
+  return Object.entries(fn.metadata.bindings).find(
+    ([, b]) => b.direction === 'in' && /Trigger$/i.test(String(b.type)),
+  );
 }
 
 /** Builds the route table, most specific template first. A bad template stops start-up, naming the function. */
@@ -35,7 +37,9 @@ export function buildRouteTable(functions: Iterable<CapturedFunction>, routePref
     } catch (e) {
       throw new HostStartError(`Function "${fn.metadata.name}": ${(e as Error).message}`);
     }
-    const methods = Array.isArray(binding['methods']) ? (binding['methods'] as string[]).map((m) => m.toUpperCase()) : [];
+    const methods = Array.isArray(binding['methods'])
+      ? (binding['methods'] as string[]).map((m) => m.toUpperCase())
+      : [];
     routes.push({
       functionName: fn.metadata.name,
       fn,
@@ -66,7 +70,12 @@ export function findRoute(routes: HttpRoute[], method: string, path: string): Ro
 }
 
 /** The RPC shape the Functions host sends for an HTTP trigger. */
-export function toRpcHttp(req: IncomingMessage, url: URL, params: Record<string, string>, body: Buffer): TypedData {
+export function toRpcHttp(
+  req: IncomingMessage,
+  url: URL,
+  params: Record<string, string>,
+  body: Buffer,
+): TypedData {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
@@ -75,7 +84,15 @@ export function toRpcHttp(req: IncomingMessage, url: URL, params: Record<string,
   for (const [k, v] of url.searchParams) query[k] = k in query ? `${query[k]},${v}` : v;
   const bodyData: TypedData | undefined = body.length ? { bytes: body } : undefined;
   return {
-    http: { method: req.method, url: url.toString(), headers, query, params, body: bodyData, rawBody: bodyData },
+    http: {
+      method: req.method,
+      url: url.toString(),
+      headers,
+      query,
+      params,
+      body: bodyData,
+      rawBody: bodyData,
+    },
   };
 }
 
@@ -91,7 +108,9 @@ interface RpcCookie {
   value?: string | null;
   domain?: { value?: string | null } | null;
   path?: { value?: string | null } | null;
-  expires?: { value?: { seconds?: number | { toNumber(): number } | null; nanos?: number | null } | null } | null;
+  expires?: {
+    value?: { seconds?: number | { toNumber(): number } | null; nanos?: number | null } | null;
+  } | null;
   secure?: { value?: boolean | null } | null;
   httpOnly?: { value?: boolean | null } | null;
   sameSite?: 'none' | 'lax' | 'strict' | 'explicitNone' | null;
@@ -126,13 +145,20 @@ function typedBytes(data: TypedData | null | undefined): Buffer {
 
 /** Finds the HTTP output in an invocation response: `$return`, or a named http output binding. */
 export function httpOutput(fn: CapturedFunction, response: InvocationResponse): RpcHttpResponse | undefined {
-  const out = Object.entries(fn.metadata.bindings).find(([, b]) => b.direction === 'out' && String(b.type).toLowerCase() === 'http');
+  const out = Object.entries(fn.metadata.bindings).find(
+    ([, b]) => b.direction === 'out' && String(b.type).toLowerCase() === 'http',
+  );
   if (!out) return undefined;
-  const data = out[0] === '$return' ? response.returnValue : response.outputData?.find((o) => o.name === out[0])?.data;
+  const data =
+    out[0] === '$return' ? response.returnValue : response.outputData?.find((o) => o.name === out[0])?.data;
   return (data?.http as RpcHttpResponse | undefined) ?? undefined;
 }
 
-export function writeHttpResponse(res: ServerResponse, output: RpcHttpResponse | undefined, isHead: boolean): void {
+export function writeHttpResponse(
+  res: ServerResponse,
+  output: RpcHttpResponse | undefined,
+  isHead: boolean,
+): void {
   if (!output) {
     // The handler returned nothing: the host answers 204 with no body.
     res.statusCode = 204;

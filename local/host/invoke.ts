@@ -27,7 +27,9 @@ export class FunctionFailedError extends Error {
     readonly invocationId: string,
     override readonly cause: unknown,
   ) {
-    super(`Function "${functionName}" (invocation ${invocationId}) failed: ${(cause as Error)?.message ?? String(cause)}`);
+    super(
+      `Function "${functionName}" (invocation ${invocationId}) failed: ${(cause as Error)?.message ?? String(cause)}`,
+    );
     this.name = 'FunctionFailedError';
   }
 }
@@ -56,7 +58,10 @@ export class Invoker {
         functionId: functionName,
         inputData: input.inputData,
         triggerMetadata: input.triggerMetadata ?? {},
-        traceContext: { traceParent: `00-${randomUUID().replace(/-/g, '')}-${randomUUID().replace(/-/g, '').slice(0, 16)}-01`, attributes: {} },
+        traceContext: {
+          traceParent: `00-${randomUUID().replace(/-/g, '')}-${randomUUID().replace(/-/g, '').slice(0, 16)}-01`,
+          attributes: {},
+        },
       },
       metadata: { name: functionName, bindings: fn.metadata.bindings },
       log: (level, category, message) =>
@@ -74,7 +79,13 @@ export class Invoker {
     const hookData: Record<string, unknown> = {};
 
     coreContext.state = 'preInvocationHooks';
-    const pre = { hookData, appHookData: this.appHookData, invocationContext: context, inputs: initialInputs, functionCallback: fn.handler };
+    const pre = {
+      hookData,
+      appHookData: this.appHookData,
+      invocationContext: context,
+      inputs: initialInputs,
+      functionCallback: fn.handler,
+    };
     for (const hook of this.app.hooks.get('preInvocation') ?? []) await hook(pre);
 
     coreContext.state = 'invocation';
@@ -87,7 +98,14 @@ export class Invoker {
     }
 
     coreContext.state = 'postInvocationHooks';
-    const post = { hookData, appHookData: this.appHookData, invocationContext: context, inputs: pre.inputs, result, error };
+    const post = {
+      hookData,
+      appHookData: this.appHookData,
+      invocationContext: context,
+      inputs: pre.inputs,
+      result,
+      error,
+    };
     for (const hook of this.app.hooks.get('postInvocation') ?? []) await hook(post);
     if (post.error !== undefined && post.error !== null) {
       throw new FunctionFailedError(functionName, invocationId, post.error);

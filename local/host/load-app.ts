@@ -53,15 +53,25 @@ export function loadApp(appDir: string): LoadedApp {
   const dir = resolve(appDir);
   const hostJson = readJson(join(dir, 'host.json'), 'host.json') as HostJson;
   if (hostJson.version !== '2.0') {
-    throw new HostStartError(`${join(dir, 'host.json')}: "version" must be "2.0" (the v4 programming model).`);
+    throw new HostStartError(
+      `${join(dir, 'host.json')}: "version" must be "2.0" (the v4 programming model).`,
+    );
   }
-  const pkg = readJson(join(dir, 'package.json'), 'package.json') as { name?: string; version?: string; main?: string };
+  const pkg = readJson(join(dir, 'package.json'), 'package.json') as {
+    name?: string;
+    version?: string;
+    main?: string;
+  };
   if (!pkg.main) {
-    throw new HostStartError(`${join(dir, 'package.json')} has no "main": point it at the built entry file(s).`);
+    throw new HostStartError(
+      `${join(dir, 'package.json')} has no "main": point it at the built entry file(s).`,
+    );
   }
   const entryFiles = globSync(pkg.main, { cwd: dir, absolute: true, onlyFiles: true }).sort();
   if (entryFiles.length === 0) {
-    throw new HostStartError(`package.json "main" (${pkg.main}) matches no file under ${dir}: build the app first.`);
+    throw new HostStartError(
+      `package.json "main" (${pkg.main}) matches no file under ${dir}: build the app first.`,
+    );
   }
   const key = entryFiles.join('|');
   let captured = capturedByEntry.get(key);
@@ -70,6 +80,7 @@ export function loadApp(appDir: string): LoadedApp {
     captured = core.beginCapture();
     for (const file of entryFiles) {
       try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- the app is CommonJS, loaded as the worker loads it
         require(file);
       } catch (e) {
         throw new HostStartError(`Loading ${file} failed: ${(e as Error).stack ?? e}`);

@@ -18,7 +18,9 @@ export function consoleLogger(minimum: LogLevel = 'information'): HostLogger {
   const floor = ORDER.indexOf(minimum);
   return (r) => {
     if (ORDER.indexOf(r.level) < floor) return;
-    const where = r.functionName ? ` [${r.functionName}${r.invocationId ? ' ' + r.invocationId.slice(0, 8) : ''}]` : '';
+    const where = r.functionName
+      ? ` [${r.functionName}${r.invocationId ? ' ' + r.invocationId.slice(0, 8) : ''}]`
+      : '';
     const line = `${r.time} ${r.level.toUpperCase().padEnd(11)}${where} ${r.message}`;
     if (ORDER.indexOf(r.level) >= ORDER.indexOf('warning')) process.stderr.write(line + '\n');
     else process.stdout.write(line + '\n');

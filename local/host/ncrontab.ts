@@ -26,7 +26,8 @@ export function parseSchedule(expression: string, origin: Date = new Date()): Sc
   const ts = TIMESPAN.exec(text);
   if (ts) {
     const [, d, h, m, s] = ts;
-    if (Number(h) > 23 || Number(m) > 59 || Number(s) > 59) throw new ScheduleError(expression, 'hours, minutes or seconds out of range');
+    if (Number(h) > 23 || Number(m) > 59 || Number(s) > 59)
+      throw new ScheduleError(expression, 'hours, minutes or seconds out of range');
     const periodMs = (((Number(d ?? 0) * 24 + Number(h)) * 60 + Number(m)) * 60 + Number(s)) * 1000;
     if (periodMs <= 0) throw new ScheduleError(expression, 'the interval must be longer than zero');
     const start = origin.getTime();
@@ -41,7 +42,10 @@ export function parseSchedule(expression: string, origin: Date = new Date()): Sc
   }
   const fields = text.split(/\s+/);
   if (fields.length !== 6) {
-    throw new ScheduleError(expression, `NCRONTAB needs six fields ({second} {minute} {hour} {day} {month} {day-of-week}); found ${fields.length}`);
+    throw new ScheduleError(
+      expression,
+      `NCRONTAB needs six fields ({second} {minute} {hour} {day} {month} {day-of-week}); found ${fields.length}`,
+    );
   }
   let cron: Cron;
   try {

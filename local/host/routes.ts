@@ -46,7 +46,10 @@ const GUID = /^[{(]?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]
 function numberArgs(template: string, name: string, args: string | undefined, count: number[]): number[] {
   const values = (args ?? '').split(',').map((a) => a.trim());
   if (!count.includes(values.length) || values.some((v) => !/^-?\d+$/.test(v))) {
-    throw new RouteTemplateError(template, `constraint "${name}" needs ${count.join(' or ')} integer argument(s)`);
+    throw new RouteTemplateError(
+      template,
+      `constraint "${name}" needs ${count.join(' or ')} integer argument(s)`,
+    );
   }
   return values.map(Number);
 }
@@ -183,7 +186,15 @@ function parseSegment(template: string, text: string): Segment {
       if (depth !== 0) throw new RouteTemplateError(template, `unclosed "{" in segment "${text}"`);
       if (literal) parts.push({ kind: 'literal', text: literal });
       literal = '';
-      parts.push(parseParam(template, text.slice(i + 1, j - 1)));
+      parts.push(
+        parseParam(
+          template,
+          text
+            .slice(i + 1, j - 1)
+            .replace(/\{\{/g, '{')
+            .replace(/\}\}/g, '}'),
+        ),
+      );
       i = j - 1;
     } else if (ch === '}') {
       throw new RouteTemplateError(template, `unmatched "}" in segment "${text}"`);
@@ -205,7 +216,16 @@ function parseSegment(template: string, text: string): Segment {
     .map((p) => (p.kind === 'literal' ? escapeRegExp(p.text) : p.catchAll ? '(.*)' : '([^/]+?)'))
     .join('');
   const only = params.length === 1 && parts.length === 1 ? params[0]! : undefined;
-  const rank = params.length === 0 ? 0 : only?.catchAll ? 4 : only?.optional ? 3 : params.some((p) => p.constraints.length) ? 1 : 2;
+  const rank =
+    params.length === 0
+      ? 0
+      : only?.catchAll
+        ? 4
+        : only?.optional
+          ? 3
+          : params.some((p) => p.constraints.length)
+            ? 1
+            : 2;
   return { parts, params, pattern: new RegExp(`^${source}$`, 'i'), rank };
 }
 
@@ -254,7 +274,8 @@ export function matchRoute(route: CompiledRoute, path: string): Record<string, s
     if (only?.catchAll) {
       const rest = texts.slice(i).join('/');
       if (!only.constraints.every((c) => c.test(decode(rest)))) return undefined;
-      if (rest !== '' || only.defaultValue !== undefined) params[only.name] = rest === '' ? only.defaultValue! : decode(rest);
+      if (rest !== '' || only.defaultValue !== undefined)
+        params[only.name] = rest === '' ? only.defaultValue! : decode(rest);
       return params;
     }
     const text = texts[i];

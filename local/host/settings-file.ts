@@ -15,7 +15,9 @@ export interface LoadedSettings {
  * fresh clone runs as is.
  */
 export function loadLocalSettings(appDir: string, env: NodeJS.ProcessEnv = process.env): LoadedSettings {
-  const file = ['local.settings.json', 'local.settings.sample.json'].map((f) => join(appDir, f)).find(existsSync);
+  const file = ['local.settings.json', 'local.settings.sample.json']
+    .map((f) => join(appDir, f))
+    .find(existsSync);
   if (!file) return { applied: [] };
   let parsed: unknown;
   try {
@@ -28,7 +30,9 @@ export function loadLocalSettings(appDir: string, env: NodeJS.ProcessEnv = proce
   }
   const doc = parsed as { IsEncrypted?: unknown; Values?: unknown };
   if (doc.IsEncrypted === true) {
-    throw new HostStartError(`${file} is encrypted ("IsEncrypted": true); the local host reads plain settings only.`);
+    throw new HostStartError(
+      `${file} is encrypted ("IsEncrypted": true); the local host reads plain settings only.`,
+    );
   }
   const values = doc.Values ?? {};
   if (typeof values !== 'object' || values === null || Array.isArray(values)) {
@@ -48,7 +52,11 @@ export function loadLocalSettings(appDir: string, env: NodeJS.ProcessEnv = proce
 }
 
 /** Replaces `%NAME%` with the app setting NAME, as the Functions host does in binding properties. */
-export function resolveSettingReferences(value: string, where: string, env: NodeJS.ProcessEnv = process.env): string {
+export function resolveSettingReferences(
+  value: string,
+  where: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   return value.replace(/%([^%]+)%/g, (_, name: string) => {
     const v = env[name];
     if (v === undefined || v === '') {

@@ -33,7 +33,10 @@ export class TableScheduleStatusStore implements ScheduleStatusStore {
   async get(functionName: string): Promise<ScheduleStatus | undefined> {
     await this.#ensure();
     try {
-      const e = await this.table.getEntity<{ last?: string; next: string; lastUpdated: string }>(this.partition, functionName);
+      const e = await this.table.getEntity<{ last?: string; next: string; lastUpdated: string }>(
+        this.partition,
+        functionName,
+      );
       return { last: e.last, next: e.next, lastUpdated: e.lastUpdated };
     } catch (e) {
       if (e instanceof RestError && e.statusCode === 404) return undefined;
@@ -43,7 +46,10 @@ export class TableScheduleStatusStore implements ScheduleStatusStore {
 
   async set(functionName: string, status: ScheduleStatus): Promise<void> {
     await this.#ensure();
-    await this.table.upsertEntity({ partitionKey: this.partition, rowKey: functionName, ...status }, 'Replace');
+    await this.table.upsertEntity(
+      { partitionKey: this.partition, rowKey: functionName, ...status },
+      'Replace',
+    );
   }
 }
 
@@ -110,7 +116,12 @@ export class TimerScheduler {
     private readonly onError: (functionName: string, error: unknown) => void,
   ) {
     const now = clock.now();
-    for (const def of defs) this.#timers.set(def.functionName, { def, next: def.schedule.next(new Date(now)).getTime(), running: undefined });
+    for (const def of defs)
+      this.#timers.set(def.functionName, {
+        def,
+        next: def.schedule.next(new Date(now)).getTime(),
+        running: undefined,
+      });
   }
 
   /** Fires missed occurrences (isPastDue) and runOnStartup timers, then follows the clock. */
@@ -170,11 +181,17 @@ export class TimerScheduler {
     if (this.#handle) clearTimeout(this.#handle);
     try {
       for (;;) {
-        const due = [...this.#timers.values()].filter((t) => t.next <= target).sort((a, b) => a.next - b.next)[0];
+        const due = [...this.#timers.values()]
+          .filter((t) => t.next <= target)
+          .sort((a, b) => a.next - b.next)[0];
         if (!due) break;
         const at = due.next;
         this.clock.freezeAt(at);
-        fired.push({ functionName: due.def.functionName, scheduledFor: new Date(at).toISOString(), isPastDue: false });
+        fired.push({
+          functionName: due.def.functionName,
+          scheduledFor: new Date(at).toISOString(),
+          isPastDue: false,
+        });
         await this.#run(due, at, false);
       }
     } finally {
@@ -199,7 +216,9 @@ export class TimerScheduler {
     this.#handle = undefined;
     if (this.#stopped || this.#isAdvancing) return;
     const now = this.clock.now();
-    const due = [...this.#timers.values()].filter((t) => t.next <= now && !t.running).sort((a, b) => a.next - b.next);
+    const due = [...this.#timers.values()]
+      .filter((t) => t.next <= now && !t.running)
+      .sort((a, b) => a.next - b.next);
     // Each timer runs on its own; one slow timer does not hold back the others.
     for (const t of due) void this.#run(t, t.next, false).finally(() => this.#arm());
     this.#arm();
@@ -214,7 +233,11 @@ export class TimerScheduler {
       const payload: TimerPayload = {
         Schedule: { AdjustForDST: true },
         ScheduleStatus: t.def.useMonitor
-          ? { Last: t.last ? new Date(t.last).toISOString() : MIN_DATE, Next: new Date(t.next).toISOString(), LastUpdated: new Date(now).toISOString() }
+          ? {
+              Last: t.last ? new Date(t.last).toISOString() : MIN_DATE,
+              Next: new Date(t.next).toISOString(),
+              LastUpdated: new Date(now).toISOString(),
+            }
           : null,
         IsPastDue: isPastDue,
       };

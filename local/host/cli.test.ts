@@ -1,0 +1,134 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { FIXTURES, json, REPO_ROOT } from '../../test/http';
+
+const CLI = join(REPO_ROOT, 'dist', 'local', 'host', 'cli.js');
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ port, host: '127.0.0.1' });
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Starts `npm start`'s program as a user would and waits for it to print its address. */
+function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; url: string; out: () => string; tablePort: number }> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, AzureWebJobsStorage: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no start within 20 s:\n${out}`)), 20000);
+    child.stdout!.on('data', () => {
+      const url = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
+      const tablePort = Number(/tables on 127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
+      if (url && out.includes('Press Ctrl-C')) {
+        clearTimeout(timer);
+        resolve({ child, url, out: () => out, tablePort });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited ${code}:\n${out}`));
+    });
+  });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) =>
+    child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code)),
+  );
+}
+
+describe('npm start (the local host CLI)', () => {
+  const work = join(REPO_ROOT, '.trustnet', 'test');
+  beforeAll(() => mkdirSync(work, { recursive: true }));
+
+  it('starts Azurite and TrustNet, prints the routes, and stops everything within 5 s of SIGTERM', async () => {
+    const dataDir = mkdtempSync(join(work, 'data-'));
+    const { child, url, out, tablePort } = await startCli(['--port', '0', '--data-dir', dataDir]);
+    try {
+      expect(out()).toContain(`health: [GET] ${url}/api/health`);
+      const health = await json(await fetch(`${url}/api/health`));
+      expect(health).toMatchObject({
+        status: 'ok',
+        backends: {
+          host: 'trustnet-local-host',
+          clock: 'system',
+          storage: { kind: 'azurite', reachable: true },
+        },
+      });
+      expect(existsSync(join(dataDir, 'azurite'))).toBe(true);
+      expect(await portOpen(tablePort)).toBe(true);
+      const t0 = Date.now();
+      child.kill('SIGTERM');
+      expect(await exited(child)).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(await portOpen(tablePort)).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs another app with --app, taking settings from its local.settings.json with the environment winning', async () => {
+    const appDir = mkdtempSync(join(work, 'app-'));
+    cpSync(join(FIXTURES, 'timer-app'), appDir, { recursive: true });
+    writeFileSync(
+      join(appDir, 'local.settings.json'),
+      JSON.stringify({
+        IsEncrypted: false,
+        Values: { FIXTURE_SCHEDULE: '0 0 * * * *', FROM_FILE: 'file', BOTH: 'file' },
+      }),
+    );
+    const { child, url, out } = await startCli(
+      ['--port', '0', '--app', appDir, '--data-dir', join(appDir, 'data'), '--virtual-clock'],
+      { BOTH: 'env' },
+    );
+    try {
+      expect(out()).toContain('everyFiveMinutes: timer "0 0 * * * *"');
+      expect(out()).toContain('(clock: virtual)');
+      expect(await json(await fetch(`${url}/api/env/FROM_FILE`))).toEqual({ value: 'file' });
+      expect(await json(await fetch(`${url}/api/env/BOTH`))).toEqual({ value: 'env' });
+      const clock = await fetch(`${url}/admin/host/clock`, { method: 'POST', body: '{"advance":"PT2H"}' });
+      const { fired } = await json(clock);
+      expect(
+        fired.filter((f: { functionName: string }) => f.functionName === 'everyFiveMinutes'),
+      ).toHaveLength(2);
+      child.kill('SIGINT');
+      expect(await exited(child)).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(appDir, { recursive: true, force: true });
+    }
+  });
+
+  it('explains bad flags and a missing app in one message, with a non-zero exit', () => {
+    const bad = spawnSync(process.execPath, [CLI, '--port', 'seventy'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--port must be a whole number from 0 to 65535; got "seventy"');
+    const unknown = spawnSync(process.execPath, [CLI, '--colour'], { encoding: 'utf8' });
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/Unknown option '--colour'/);
+    const help = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('--virtual-clock');
+    const missing = spawnSync(process.execPath, [CLI, '--app', join(work, 'no-such-app'), '--port', '0'], {
+      encoding: 'utf8',
+      env: { ...process.env, AzureWebJobsStorage: 'UseDevelopmentStorage=true' },
+      timeout: 20000,
+    });
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain('host.json not found');
+  });
+});
