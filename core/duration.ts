@@ -24,8 +24,9 @@ export class DurationError extends Error {
 }
 
 export function parseDuration(input: string): Duration {
-  const m = PATTERN.exec(input.trim().toUpperCase());
-  if (!m || input.trim().toUpperCase() === 'P' || /T$/.test(input.trim())) throw new DurationError(input);
+  const text = input.trim().toUpperCase();
+  const m = PATTERN.exec(text);
+  if (!m || text === 'P' || text.endsWith('T')) throw new DurationError(input);
   const n = (i: number) => (m[i] ? Number(m[i]) : 0);
   return { years: n(1), months: n(2), weeks: n(3), days: n(4), hours: n(5), minutes: n(6), seconds: n(7) };
 }

@@ -17,6 +17,10 @@ import {
   type HttpRoute,
 } from './http-trigger';
 import { FunctionFailedError, Invoker } from './invoke';
+import { clientBindingData, DURABLE_PREFIX, handleDurableApi } from './durable/api';
+import { DurableEngine } from './durable/engine';
+import type { CapturedFunction, TypedData } from './functions-core';
+import { cpus } from 'node:os';
 import { loadApp, type LoadedApp } from './load-app';
 import { consoleLogger, type HostLogger } from './logger';
 import { parseSchedule, ScheduleError } from './ncrontab';
@@ -63,6 +67,7 @@ export interface RunningHost {
   readonly app: LoadedApp;
   readonly functions: FunctionInfo[];
   readonly timers: TimerScheduler;
+  readonly durable: DurableEngine;
   /** Moves a virtual clock forward (ISO 8601 duration) and fires what fell due; returns what fired. */
   advanceClock(
     duration: string,
@@ -73,7 +78,7 @@ export interface RunningHost {
 const DEFAULT_MAX_BODY = 1024 * 1024;
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
 // Triggers this host serves today; anything else is listed but not run.
-const SERVED_TRIGGERS = new Set(['httptrigger', 'timertrigger']);
+const SERVED_TRIGGERS = new Set(['httptrigger', 'timertrigger', 'orchestrationtrigger', 'activitytrigger']);
 
 function sendProblem(res: ServerResponse, p: Problem, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(problemBody(p));
@@ -182,6 +187,56 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       hostLog('error', `Timer run failed: ${(error as Error)?.message ?? error}`, functionName),
   );
 
+  // Durable Functions: orchestrations, activities and the durable client, in the task hub host.json names.
+  const durableConfig = app.hostJson.extensions?.durableTask ?? {};
+  const usesDurable = functions.some((fn) =>
+    Object.values(fn.metadata.bindings).some((b) =>
+      /^(orchestrationTrigger|activityTrigger|durableClient)$/i.test(String(b.type)),
+    ),
+  );
+  // The hub name (often a %SETTING%) matters only to apps that use Durable Functions.
+  const hubName = usesDurable
+    ? resolveSettingReferences(
+        String(durableConfig.hubName ?? 'TestHubName'),
+        'host.json extensions.durableTask.hubName',
+      )
+    : 'TestHubName';
+  if (!/^[A-Za-z][A-Za-z0-9]{2,44}$/.test(hubName)) {
+    throw new HostStartError(
+      `Task hub name "${hubName}" must start with a letter and hold 3 to 45 letters or digits.`,
+    );
+  }
+  const limit = (key: string) => {
+    const v = durableConfig[key];
+    if (v === undefined) return 10 * cpus().length;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+      throw new HostStartError(`host.json extensions.durableTask.${key} must be a positive whole number.`);
+    return v;
+  };
+  const durable = new DurableEngine(
+    functions,
+    invoker,
+    clock,
+    process.env['AzureWebJobsStorage'] ?? '',
+    {
+      hubName,
+      maxConcurrentActivities: limit('maxConcurrentActivityFunctions'),
+      maxConcurrentOrchestrations: limit('maxConcurrentOrchestratorFunctions'),
+      maximumShortTimerMs: 6 * 24 * 3600e3,
+      longRunningTimerIntervalMs: 3 * 24 * 3600e3,
+    },
+    log,
+  );
+  timers.addSource(durable);
+  let baseUrl = '';
+
+  /** Extra inputs the host fills in: the durable client's binding data. */
+  function extraInputs(fn: CapturedFunction): { name: string; data: TypedData }[] {
+    return Object.entries(fn.metadata.bindings)
+      .filter(([, b]) => b.direction === 'in' && String(b.type).toLowerCase() === 'durableclient')
+      .map(([name]) => ({ name, data: { string: JSON.stringify(clientBindingData(baseUrl, hubName)) } }));
+  }
+
   async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
     const match = findRoute(routes, method, url.pathname);
@@ -223,7 +278,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     const route: HttpRoute = match.route;
     try {
       const outcome = await invoker.invoke(route.fn, {
-        inputData: [{ name: route.triggerName, data: toRpcHttp(req, url, match.params, body) }],
+        inputData: [
+          { name: route.triggerName, data: toRpcHttp(req, url, match.params, body) },
+          ...extraInputs(route.fn),
+        ],
       });
       writeHttpResponse(res, httpOutput(route.fn, outcome.response), method === 'HEAD');
     } catch (e) {
@@ -317,6 +375,32 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     return notFound(`No admin route ${method} ${url.pathname}.`);
   }
 
+  async function handleDurable(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (!LOOPBACK.test(req.socket.remoteAddress ?? '')) {
+      return sendProblem(res, {
+        status: 404,
+        code: 'HOST.ROUTE_NOT_FOUND',
+        title: 'Not Found',
+        detail: 'The Durable API answers on loopback only.',
+      });
+    }
+    let body: Buffer;
+    try {
+      body = await readBody(req, maxBody);
+    } catch (e) {
+      if (e instanceof BodyTooLargeError) {
+        return sendProblem(res, {
+          status: 413,
+          code: 'HOST.BODY_TOO_LARGE',
+          title: 'Content Too Large',
+          detail: `The request body exceeds ${maxBody} bytes (TRUSTNET_MAX_BODY_BYTES).`,
+        });
+      }
+      throw e;
+    }
+    await handleDurableApi(durable, hubName, req, res, url, body, baseUrl);
+  }
+
   async function advanceClock(duration: string) {
     if (!clock.virtual) throw new RangeError('The clock is not virtual.');
     const d = parseDuration(duration);
@@ -345,7 +429,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     const work =
       url.pathname === '/admin' || url.pathname.startsWith('/admin/')
         ? handleAdmin(req, res, url)
-        : handleApi(req, res, url);
+        : url.pathname.startsWith(DURABLE_PREFIX)
+          ? handleDurable(req, res, url)
+          : handleApi(req, res, url);
     work.catch((e: unknown) => {
       hostLog(
         'error',
@@ -377,6 +463,15 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     server.listen(port, hostname, () => resolve());
   });
   const actualPort = (server.address() as AddressInfo).port;
+  baseUrl = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${actualPort}`;
+  try {
+    if (durable.hasOrchestrations) await durable.start();
+  } catch (e) {
+    server.close();
+    throw new HostStartError(
+      `Durable task hub "${hubName}" could not be read from storage (AzureWebJobsStorage): ${(e as Error).message}`,
+    );
+  }
   try {
     await timers.start();
   } catch (e) {
@@ -388,7 +483,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
 
   let stopping: Promise<void> | undefined;
   return {
-    url: `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${actualPort}`,
+    url: baseUrl,
+    durable,
     port: actualPort,
     clock,
     app,
@@ -402,6 +498,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
           server.closeAllConnections();
         });
         await timers.stop();
+        await durable.stop();
         await invoker
           .runAppHook('appTerminate', app.dir)
           .catch((e: unknown) => hostLog('error', `appTerminate hook failed: ${(e as Error).message}`));

@@ -21,6 +21,82 @@ export class ScheduleError extends Error {
 
 const TIMESPAN = /^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})$/;
 
+interface FieldSpec {
+  name: string;
+  min: number;
+  max: number;
+  names?: string[];
+}
+
+const FIELDS: FieldSpec[] = [
+  { name: 'second', min: 0, max: 59 },
+  { name: 'minute', min: 0, max: 59 },
+  { name: 'hour', min: 0, max: 23 },
+  { name: 'day', min: 1, max: 31 },
+  {
+    name: 'month',
+    min: 1,
+    max: 12,
+    names: [
+      'January',
+      'February',
+      'March',
+      'April',
+      'May',
+      'June',
+      'July',
+      'August',
+      'September',
+      'October',
+      'November',
+      'December',
+    ],
+  },
+  {
+    name: 'day-of-week',
+    min: 0,
+    max: 6,
+    names: ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'],
+  },
+];
+
+/**
+ * Reads one field as NCrontab does (lists, `*`, `a-b`, `/step`, `a/step` = `a-max/step`, names by prefix) and
+ * writes it with plain numbers for croner. Croner alone takes what NCrontab refuses (`L`, `#`, `?`, Sunday as
+ * 7), refuses `a/step`, and reports day and month values off by one.
+ */
+function normalizeField(expression: string, text: string, spec: FieldSpec): string {
+  const fail = (why: string): never => {
+    throw new ScheduleError(expression, `${spec.name} field "${text}": ${why}`);
+  };
+  const value = (v: string): number => {
+    if (/^\d+$/.test(v)) {
+      const n = Number(v);
+      if (n < spec.min || n > spec.max) fail(`${v} is out of range (${spec.min}-${spec.max})`);
+      return n;
+    }
+    const i = spec.names?.findIndex((name) => name.toLowerCase().startsWith(v.toLowerCase())) ?? -1;
+    if (i < 0)
+      fail(`"${v}" is not a number from ${spec.min} to ${spec.max}${spec.names ? ' or a name' : ''}`);
+    return spec.min + i;
+  };
+  return text
+    .split(',')
+    .map((item) => {
+      const m = /^(\*|[^-/*]+(?:-[^-/*]+)?)(?:\/(\d+))?$/.exec(item);
+      if (!m) return fail(`"${item}" is not a value, a range or a step`);
+      const range = m[1]!;
+      const step = m[2];
+      if (step !== undefined && Number(step) < 1) fail(`the step in "${item}" must be at least 1`);
+      const every = step === undefined ? '' : `/${Number(step)}`;
+      if (range === '*') return `*${every}`;
+      const [a, b] = range.split('-').map((v) => value(v)) as [number, number?];
+      if (b !== undefined) return `${Math.min(a, b)}-${Math.max(a, b)}${every}`;
+      return step === undefined ? String(a) : `${a}-${spec.max}${every}`;
+    })
+    .join(',');
+}
+
 export function parseSchedule(expression: string, origin: Date = new Date()): Schedule {
   const text = expression.trim();
   const ts = TIMESPAN.exec(text);
@@ -47,9 +123,10 @@ export function parseSchedule(expression: string, origin: Date = new Date()): Sc
       `NCRONTAB needs six fields ({second} {minute} {hour} {day} {month} {day-of-week}); found ${fields.length}`,
     );
   }
+  const pattern = fields.map((f, i) => normalizeField(expression, f, FIELDS[i]!)).join(' ');
   let cron: Cron;
   try {
-    cron = new Cron(text, { timezone: 'Etc/UTC', domAndDow: true, mode: '6-part', paused: true });
+    cron = new Cron(pattern, { timezone: 'Etc/UTC', domAndDow: true, mode: '6-part', paused: true });
   } catch (e) {
     throw new ScheduleError(expression, (e as Error).message);
   }

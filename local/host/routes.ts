@@ -30,7 +30,7 @@ interface Segment {
   parts: Part[];
   pattern: RegExp;
   params: ParamPart[];
-  /** Lower ranks are more specific: literal 0, constrained 1, plain 2, optional 3, catch-all 4. */
+  /** Lower ranks are more specific: literal 0, constrained or complex 1, plain 2, optional 3, catch-all 4. */
   rank: number;
 }
 
@@ -42,6 +42,10 @@ export interface CompiledRoute {
 const INT32 = [-2147483648, 2147483647];
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const GUID = /^[{(]?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}[)}]?$/i;
+/** A date with all three parts (`2026-01-31`, `1/31/2026`) or a month name; V8's Date.parse alone takes "7". */
+const DATE_SHAPE = /\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|[a-z]{3}/i;
+const DATE_WORD =
+  /^(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun)[a-z]*$|^(t|z|am|pm|utc|gmt)$/i;
 
 function numberArgs(template: string, name: string, args: string | undefined, count: number[]): number[] {
   const values = (args ?? '').split(',').map((a) => a.trim());
@@ -65,7 +69,13 @@ function makeConstraint(template: string, name: string, args: string | undefined
     case 'bool':
       return { name, test: (v) => /^(true|false)$/i.test(v) };
     case 'datetime':
-      return { name, test: (v) => !Number.isNaN(Date.parse(v)) };
+      return {
+        name,
+        test: (v) =>
+          DATE_SHAPE.test(v) &&
+          (v.match(/[a-z]+/gi) ?? []).every((w) => DATE_WORD.test(w)) &&
+          !Number.isNaN(Date.parse(v)),
+      };
     case 'decimal':
     case 'double':
     case 'float':
@@ -209,11 +219,12 @@ function parseSegment(template: string, text: string): Segment {
       throw new RouteTemplateError(template, `two parameters in a row in segment "${text}"`);
     }
   }
-  if (params.length > 1 && params.some((p) => p.optional || p.catchAll)) {
+  if (parts.length > 1 && params.some((p) => p.optional || p.catchAll)) {
     throw new RouteTemplateError(template, `an optional or catch-all parameter must be alone in its segment`);
   }
   const source = parts
-    .map((p) => (p.kind === 'literal' ? escapeRegExp(p.text) : p.catchAll ? '(.*)' : '([^/]+?)'))
+    // Greedy, so a complex segment splits at the last delimiter as ASP.NET does: {name}.{ext} on a.b.c is a.b + c.
+    .map((p) => (p.kind === 'literal' ? escapeRegExp(p.text) : p.catchAll ? '(.*)' : '([^/]+)'))
     .join('');
   const only = params.length === 1 && parts.length === 1 ? params[0]! : undefined;
   const rank =
@@ -223,7 +234,7 @@ function parseSegment(template: string, text: string): Segment {
         ? 4
         : only?.optional
           ? 3
-          : params.some((p) => p.constraints.length)
+          : parts.length > 1 || params.some((p) => p.constraints.length)
             ? 1
             : 2;
   return { parts, params, pattern: new RegExp(`^${source}$`, 'i'), rank };
@@ -300,8 +311,9 @@ export function matchRoute(route: CompiledRoute, path: string): Record<string, s
 export function compareSpecificity(a: CompiledRoute, b: CompiledRoute): number {
   const n = Math.max(a.segments.length, b.segments.length);
   for (let i = 0; i < n; i++) {
-    const ra = a.segments[i]?.rank ?? 5;
-    const rb = b.segments[i]?.rank ?? 5;
+    // A route that has already ended is the more specific one: `a` before `a/{id?}` and `a/{*rest}`.
+    const ra = a.segments[i]?.rank ?? -1;
+    const rb = b.segments[i]?.rank ?? -1;
     if (ra !== rb) return ra - rb;
   }
   return b.segments.length - a.segments.length;

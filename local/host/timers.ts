@@ -85,6 +85,13 @@ export interface TimerPayload {
 
 type Fire = (functionName: string, payload: TimerPayload) => Promise<void>;
 
+/** Something else that keeps time on the host clock (durable timers), advanced with the timer triggers. */
+export interface ClockSource {
+  nextDue(): number | undefined;
+  /** Fires what is due at `at` and resolves when the work it started has settled. */
+  fireDue(at: number): Promise<void>;
+}
+
 interface TimerState {
   def: TimerDefinition;
   next: number;
@@ -107,6 +114,7 @@ export class TimerScheduler {
   #stopped = true;
   #advancing: Promise<unknown> = Promise.resolve();
   #isAdvancing = false;
+  readonly #sources: ClockSource[] = [];
 
   constructor(
     defs: TimerDefinition[],
@@ -159,6 +167,10 @@ export class TimerScheduler {
     }));
   }
 
+  addSource(source: ClockSource): void {
+    this.#sources.push(source);
+  }
+
   /** Fires one timer now, outside its schedule (the admin API's manual run). */
   async runNow(functionName: string): Promise<boolean> {
     const t = this.#timers.get(functionName);
@@ -184,6 +196,15 @@ export class TimerScheduler {
         const due = [...this.#timers.values()]
           .filter((t) => t.next <= target)
           .sort((a, b) => a.next - b.next)[0];
+        const source = this.#sources
+          .map((src) => ({ src, at: src.nextDue() }))
+          .filter((x): x is { src: ClockSource; at: number } => x.at !== undefined && x.at <= target)
+          .sort((a, b) => a.at - b.at)[0];
+        if (source && (!due || source.at < due.next)) {
+          this.clock.freezeAt(source.at);
+          await source.src.fireDue(source.at);
+          continue;
+        }
         if (!due) break;
         const at = due.next;
         this.clock.freezeAt(at);
@@ -264,8 +285,4 @@ export class TimerScheduler {
       lastUpdated: new Date(this.clock.now()).toISOString(),
     });
   }
-}
-
-export function isMissingTable(e: unknown): boolean {
-  return e instanceof RestError && e.statusCode === 404;
 }
