@@ -1,0 +1,78 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { FIXTURES, json, REPO_ROOT, type Json } from '../../../test/http';
+
+const CLI = join(REPO_ROOT, 'dist', 'local', 'host', 'cli.js');
+const work = join(REPO_ROOT, '.trustnet', 'test');
+
+function startCli(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [CLI, '--port', '0', '--app', join(FIXTURES, 'durable-app')], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no start within 20 s:\n${out}`)), 20000);
+    child.stdout!.on('data', () => {
+      const url = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
+      if (url && out.includes('Press Ctrl-C')) {
+        clearTimeout(timer);
+        resolve({ child, url });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}:\n${out}`)));
+  });
+}
+
+describe('local host: a SIGKILLed host resumes its orchestrations', () => {
+  it('finishes the work after a restart, never re-running an activity whose completion was recorded', async () => {
+    mkdirSync(work, { recursive: true });
+    const runLog = join(work, `runs-${Date.now()}.log`);
+    const env = { FIXTURE_HUB: `Restart${Date.now()}`, FIXTURE_RUN_LOG: runLog };
+    const first = await startCli(env);
+    let second: ChildProcess | undefined;
+    try {
+      const started = await json(
+        await fetch(`${first.url}/api/orchestrators/loggedSequence`, { method: 'POST' }),
+      );
+      const statusPath = `/runtime/webhooks/durabletask/instances/${started.id}?showHistory=true`;
+      // Let a few activities complete, then kill the host without warning.
+      for (
+        let i = 0;
+        i < 200 && (!existsSync(runLog) || readFileSync(runLog, 'utf8').split('\n').length < 3);
+        i++
+      )
+        await new Promise((r) => setTimeout(r, 20));
+      const before: Json = await json(await fetch(`${first.url}${statusPath}`));
+      first.child.kill('SIGKILL');
+      const recorded = (before.historyEvents as Json[]).filter((e) => e.EventType === 'TaskCompleted').length;
+      expect(recorded).toBeGreaterThanOrEqual(1);
+
+      const restarted = await startCli(env);
+      second = restarted.child;
+      let done: Json;
+      for (let i = 0; ; i++) {
+        done = await json(await fetch(`${restarted.url}${statusPath}`));
+        if (done.runtimeStatus === 'Completed') break;
+        if (i > 400) throw new Error(`not completed: ${JSON.stringify(done)}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(done.output).toEqual(['step-0', 'step-1', 'step-2', 'step-3', 'step-4', 'step-5']);
+      const runs = readFileSync(runLog, 'utf8').trim().split('\n');
+      const count = (step: string) => runs.filter((r) => r === step).length;
+      // Activities whose completion was in history before the kill ran exactly once.
+      for (let i = 0; i < recorded; i++) expect(count(`step-${i}`)).toBe(1);
+      // Every step ran; at most the one interrupted mid-run ran twice.
+      for (let i = 0; i < 6; i++) expect(count(`step-${i}`)).toBeGreaterThanOrEqual(1);
+      expect(runs.length).toBeLessThanOrEqual(7);
+    } finally {
+      first.child.kill('SIGKILL');
+      second?.kill('SIGKILL');
+      rmSync(runLog, { force: true });
+    }
+  });
+});
