@@ -1,46 +1,15 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { CLI, startCli } from '../../test/cli';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { FIXTURES, json, REPO_ROOT } from '../../test/http';
-
-const CLI = join(REPO_ROOT, 'dist', 'local', 'host', 'cli.js');
 
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createConnection({ port, host: '127.0.0.1' });
     s.once('connect', () => (s.destroy(), resolve(true)));
     s.once('error', () => resolve(false));
-  });
-}
-
-/** Starts `npm start`'s program as a user would and waits for it to print its address. */
-function startCli(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; url: string; out: () => string; tablePort: number }> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, AzureWebJobsStorage: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no start within 20 s:\n${out}`)), 20000);
-    child.stdout!.on('data', () => {
-      const url = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
-      const tablePort = Number(/tables on 127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
-      if (url && out.includes('Press Ctrl-C')) {
-        clearTimeout(timer);
-        resolve({ child, url, out: () => out, tablePort });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited ${code}:\n${out}`));
-    });
   });
 }
 
@@ -56,7 +25,9 @@ describe('npm start (the local host CLI)', () => {
 
   it('starts Azurite and TrustNet, prints the routes, and stops everything within 5 s of SIGTERM', async () => {
     const dataDir = mkdtempSync(join(work, 'data-'));
-    const { child, url, out, tablePort } = await startCli(['--port', '0', '--data-dir', dataDir]);
+    const { child, url, out, tablePort } = await startCli(['--port', '0', '--data-dir', dataDir], {
+      AzureWebJobsStorage: '',
+    });
     try {
       expect(out()).toContain(`health: [GET] ${url}/api/health`);
       const health = await json(await fetch(`${url}/api/health`));

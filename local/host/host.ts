@@ -237,6 +237,23 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       .map(([name]) => ({ name, data: { string: JSON.stringify(clientBindingData(baseUrl, hubName)) } }));
   }
 
+  /** The whole body, or undefined after answering 413 when it is over TRUSTNET_MAX_BODY_BYTES. */
+  async function readCappedBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer | undefined> {
+    try {
+      return await readBody(req, maxBody);
+    } catch (e) {
+      if (!(e instanceof BodyTooLargeError)) throw e;
+      res.setHeader('connection', 'close');
+      sendProblem(res, {
+        status: 413,
+        code: 'HOST.BODY_TOO_LARGE',
+        title: 'Content Too Large',
+        detail: `The request body exceeds ${maxBody} bytes (TRUSTNET_MAX_BODY_BYTES).`,
+      });
+      return undefined;
+    }
+  }
+
   async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
     const match = findRoute(routes, method, url.pathname);
@@ -260,21 +277,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         { allow: match.allow.join(', ') },
       );
     }
-    let body: Buffer;
-    try {
-      body = await readBody(req, maxBody);
-    } catch (e) {
-      if (e instanceof BodyTooLargeError) {
-        res.setHeader('connection', 'close');
-        return sendProblem(res, {
-          status: 413,
-          code: 'HOST.BODY_TOO_LARGE',
-          title: 'Content Too Large',
-          detail: `The request body exceeds ${maxBody} bytes (TRUSTNET_MAX_BODY_BYTES).`,
-        });
-      }
-      throw e;
-    }
+    const body = await readCappedBody(req, res);
+    if (!body) return;
     const route: HttpRoute = match.route;
     try {
       const outcome = await invoker.invoke(route.fn, {
@@ -384,20 +388,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         detail: 'The Durable API answers on loopback only.',
       });
     }
-    let body: Buffer;
-    try {
-      body = await readBody(req, maxBody);
-    } catch (e) {
-      if (e instanceof BodyTooLargeError) {
-        return sendProblem(res, {
-          status: 413,
-          code: 'HOST.BODY_TOO_LARGE',
-          title: 'Content Too Large',
-          detail: `The request body exceeds ${maxBody} bytes (TRUSTNET_MAX_BODY_BYTES).`,
-        });
-      }
-      throw e;
-    }
+    const body = await readCappedBody(req, res);
+    if (!body) return;
     await handleDurableApi(durable, hubName, req, res, url, body, baseUrl);
   }
 

@@ -1,39 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { startCli as startUserCli } from '../../../test/cli';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES, json, REPO_ROOT, type Json } from '../../../test/http';
 
-const CLI = join(REPO_ROOT, 'dist', 'local', 'host', 'cli.js');
 const work = join(REPO_ROOT, '.trustnet', 'test');
-
-function startCli(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [CLI, '--port', '0', '--app', join(FIXTURES, 'durable-app')], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no start within 20 s:\n${out}`)), 20000);
-    child.stdout!.on('data', () => {
-      const url = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
-      if (url && out.includes('Press Ctrl-C')) {
-        clearTimeout(timer);
-        resolve({ child, url });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}:\n${out}`)));
-  });
-}
 
 describe('local host: a SIGKILLed host resumes its orchestrations', () => {
   it('finishes the work after a restart, never re-running an activity whose completion was recorded', async () => {
     mkdirSync(work, { recursive: true });
     const runLog = join(work, `runs-${Date.now()}.log`);
     const env = { FIXTURE_HUB: `Restart${Date.now()}`, FIXTURE_RUN_LOG: runLog };
-    const first = await startCli(env);
+    const first = await startUserCli(['--port', '0', '--app', join(FIXTURES, 'durable-app')], env);
     let second: ChildProcess | undefined;
     try {
       const started = await json(
@@ -52,7 +30,7 @@ describe('local host: a SIGKILLed host resumes its orchestrations', () => {
       const recorded = (before.historyEvents as Json[]).filter((e) => e.EventType === 'TaskCompleted').length;
       expect(recorded).toBeGreaterThanOrEqual(1);
 
-      const restarted = await startCli(env);
+      const restarted = await startUserCli(['--port', '0', '--app', join(FIXTURES, 'durable-app')], env);
       second = restarted.child;
       let done: Json;
       for (let i = 0; ; i++) {
