@@ -10,6 +10,9 @@ async function main() {
   const azurite = await startAzurite();
   process.env.AzureWebJobsStorage = azurite.connectionString;
   process.env.FIXTURE_HUB = `Bench${Date.now()}`;
+  // The fixture keeps its limits low for tests; the benchmark runs at the Durable extension's defaults.
+  process.env.AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions = '20';
+  process.env.AzureFunctionsJobHost__extensions__durableTask__maxConcurrentOrchestratorFunctions = '20';
   const host = await startHost({
     appDir: join(root, 'test/fixtures/durable-app'),
     port: 0,
@@ -44,12 +47,29 @@ async function main() {
     const fan = [];
     for (let k = 0; k < 3; k++) fan.push(await timed(async () => done(await start('fanOut', 100))));
     const evN = 500;
-    const collector = await start('collect', evN);
-    const ev = await timed(async () => {
-      for (let i = 0; i < evN; i++)
-        await fetch(`${api}/instances/${collector}/raiseEvent/E`, { method: 'POST', body: '1' });
-      await done(collector);
-    });
+    const events = [];
+    for (let k = 0; k < 3; k++) {
+      const collector = await start('collect', evN);
+      events.push(
+        await timed(async () => {
+          // Senders raise events concurrently (16 in flight), as a consortium's members would.
+          let next = 0;
+          const sender = async () => {
+            while (next < evN) {
+              next++;
+              const res = await fetch(`${api}/instances/${collector}/raiseEvent/E`, {
+                method: 'POST',
+                body: '1',
+              });
+              if (res.status !== 202) throw new Error(`raiseEvent answered ${res.status}`);
+            }
+          };
+          await Promise.all(Array.from({ length: 16 }, sender));
+          await done(collector);
+        }),
+      );
+    }
+    const ev = Math.min(...events);
     const lat = [];
     for (let k = 0; k < 40; k++) lat.push(await timed(async () => done(await start('sequence', 5))));
     lat.sort((a, b) => a - b);
@@ -60,7 +80,9 @@ async function main() {
     );
     console.log(`sequential activities/s (one orchestration, ${seqN}): ${(seqN / seq).toFixed(1)}`);
     console.log(`fan-out/fan-in activities/s (100 children, best of 3): ${(100 / best).toFixed(1)}`);
-    console.log(`external events/s into one instance (${evN}): ${(evN / ev).toFixed(1)}`);
+    console.log(
+      `external events/s into one instance (${evN}, 16 senders, best of 3): ${(evN / ev).toFixed(1)}`,
+    );
     console.log(
       `5-activity orchestration start-to-completion: p50 ${pct(50)} ms, p99 ${pct(99)} ms (40 runs)`,
     );

@@ -405,7 +405,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     };
   }
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer({ noDelay: true, keepAliveTimeout: 5000 }, (req, res) => {
     res.setHeader('date', new Date(clock.now()).toUTCString());
     let url: URL;
     try {

@@ -49,9 +49,36 @@ function readJson(file: string, what: string): unknown {
   }
 }
 
+/**
+ * Applies `AzureFunctionsJobHost__a__b` app settings over host.json's `a.b`, as the Functions host does,
+ * so a setting can change, say, `extensions.durableTask.maxConcurrentActivityFunctions` per environment.
+ */
+export function applyHostJsonOverrides(hostJson: HostJson, env: NodeJS.ProcessEnv = process.env): HostJson {
+  const result = JSON.parse(JSON.stringify(hostJson)) as Record<string, unknown>;
+  for (const [name, raw] of Object.entries(env)) {
+    const m = /^AzureFunctionsJobHost__(.+)$/i.exec(name);
+    if (!m || raw === undefined) continue;
+    const path = m[1]!.split('__');
+    let node = result;
+    for (const key of path.slice(0, -1)) {
+      const existing = Object.keys(node).find((k) => k.toLowerCase() === key.toLowerCase()) ?? key;
+      if (typeof node[existing] !== 'object' || node[existing] === null) node[existing] = {};
+      node = node[existing] as Record<string, unknown>;
+    }
+    const last = path.at(-1)!;
+    const key = Object.keys(node).find((k) => k.toLowerCase() === last.toLowerCase()) ?? last;
+    node[key] = /^-?\d+(\.\d+)?$/.test(raw)
+      ? Number(raw)
+      : /^(true|false)$/i.test(raw)
+        ? raw.toLowerCase() === 'true'
+        : raw;
+  }
+  return result as HostJson;
+}
+
 export function loadApp(appDir: string): LoadedApp {
   const dir = resolve(appDir);
-  const hostJson = readJson(join(dir, 'host.json'), 'host.json') as HostJson;
+  const hostJson = applyHostJsonOverrides(readJson(join(dir, 'host.json'), 'host.json') as HostJson);
   if (hostJson.version !== '2.0') {
     throw new HostStartError(
       `${join(dir, 'host.json')}: "version" must be "2.0" (the v4 programming model).`,

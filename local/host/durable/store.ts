@@ -160,13 +160,52 @@ export class DurableStore {
     return out;
   }
 
-  async appendInbox(instanceId: string, message: InboxMessage): Promise<void> {
-    await this.ready();
-    await this.table.createEntity({
-      partitionKey: instanceId,
-      rowKey: `i-${message.seq}`,
-      ...packJson(message),
+  readonly #pendingInbox = new Map<string, { message: InboxMessage; done: (e?: unknown) => void }[]>();
+  readonly #flushing = new Set<string>();
+
+  /**
+   * Persists one inbox message. Messages for the same instance that arrive while a write is in flight
+   * are written together in one transaction when it returns (group commit), so a fan-out's completions
+   * or a burst of events cost a few round trips to storage instead of one each.
+   */
+  appendInbox(instanceId: string, message: InboxMessage): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let queue = this.#pendingInbox.get(instanceId);
+      if (!queue) this.#pendingInbox.set(instanceId, (queue = []));
+      queue.push({ message, done: (e) => (e === undefined ? resolve() : reject(e)) });
+      if (!this.#flushing.has(instanceId)) void this.#flushInbox(instanceId);
     });
+  }
+
+  async #flushInbox(instanceId: string): Promise<void> {
+    this.#flushing.add(instanceId);
+    try {
+      await this.ready();
+      for (;;) {
+        const queue = this.#pendingInbox.get(instanceId);
+        if (!queue || queue.length === 0) break;
+        const batch = queue.splice(0, MAX_BATCH);
+        try {
+          await this.table.submitTransaction(
+            batch.map(({ message }): TransactionAction => [
+              'create',
+              { partitionKey: instanceId, rowKey: `i-${message.seq}`, ...packJson(message) },
+            ]),
+          );
+          batch.forEach((b) => b.done());
+        } catch (e) {
+          batch.forEach((b) => b.done(e));
+        }
+      }
+    } catch (e) {
+      this.#pendingInbox
+        .get(instanceId)
+        ?.splice(0)
+        .forEach((b) => b.done(e));
+    } finally {
+      this.#flushing.delete(instanceId);
+      this.#pendingInbox.delete(instanceId);
+    }
   }
 
   /** Commits an episode: new history rows from `fromIndex`, the state, and the inbox rows consumed. */
