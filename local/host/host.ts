@@ -180,7 +180,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       const fn = app.captured.functions.get(functionName)!;
       const [triggerName] = triggerBinding(fn)!;
       await invoker.invoke(fn, {
-        inputData: [{ name: triggerName, data: { string: JSON.stringify(payload) } }],
+        inputData: [{ name: triggerName, data: { string: JSON.stringify(payload) } }, ...extraInputs(fn)],
       });
     },
     (functionName, error) =>

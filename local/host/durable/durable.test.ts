@@ -72,6 +72,28 @@ describe('local host: Durable Functions through the library and the real Durable
     expect(types.at(-1)).toBe('ExecutionCompleted');
   });
 
+  it('serves the samples client helpers: df.app.client.http and df.app.client.timer', async () => {
+    const res = await fetch(`${host.url}/api/sample/helloSequence`, { method: 'POST', body: 'x' });
+    expect(res.status).toBe(202);
+    const body = await json(res);
+    expect(res.headers.get('location')).toBe(body.statusQueryGetUri);
+    expect((await waitFor(body.id)).output).toEqual(['Hello Tokyo', 'Hello Seattle', 'Hello London']);
+    expect((await fetch(`${host.url}/admin/functions/nightlyStarter`, { method: 'POST' })).status).toBe(202);
+    const list: Json[] = await json(
+      await fetch(`${host.url}/runtime/webhooks/durabletask/instances/?instanceIdPrefix=nightly-`),
+    );
+    expect(list).toHaveLength(1);
+    expect((await waitFor(list[0].instanceId)).runtimeStatus).toBe('Completed');
+  });
+
+  it('runs at most maxConcurrentActivityFunctions (host.json: 4) activities at once', async () => {
+    const d = runs() as unknown as { maxInFlight?: number };
+    d.maxInFlight = 0;
+    const { id } = await start('trackedFanOut');
+    expect((await waitFor(id)).output).toBe(12);
+    expect(d.maxInFlight).toBe(4);
+  });
+
   it('fans out and in with Task.all', async () => {
     const { id } = await start('fanOut', 20);
     expect((await waitFor(id)).output).toBe(420);
@@ -212,6 +234,9 @@ describe('local host: Durable Functions through the library and the real Durable
     expect(page.status).toBe(200);
     expect(await json(page)).toHaveLength(2);
     expect(page.headers.get('x-ms-continuation-token')).toBeTruthy();
+    const future = new Date(host.clock.now() + 3600e3).toISOString();
+    expect(await json(await fetch(`${base}/instances/?createdTimeFrom=${future}`))).toEqual([]);
+    expect((await fetch(`${base}/instances/?createdTimeFrom=yesterday`)).status).toBe(400);
     const all: Json[] = await json(
       await fetch(`${host.url}/api/ops/list/x`, {
         method: 'POST',
