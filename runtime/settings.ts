@@ -28,6 +28,16 @@ export const SETTINGS = {
     description: 'Durable Functions task hub name (host.json reads it); one per environment.',
     sample: 'TrustNetLocal',
   },
+  TRUSTNET_CONSORTIUM_FILE: {
+    description:
+      'Path of the consortium configuration (schemas/consortium.schema.json): name, policy, voting window, ' +
+      'founders. `npm start` writes a sample one into its data folder when this is not set.',
+    sample: '',
+  },
+  TRUSTNET_MAX_OPEN_REQUESTS: {
+    description: 'Most membership requests that may be open (voting) at once; more get 429 REQUEST.LIMIT.',
+    sample: '20',
+  },
   TRUSTNET_MAX_BODY_BYTES: {
     description: 'Local host: largest request body accepted, in bytes; larger ones get 413.',
     sample: '1048576',

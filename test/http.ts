@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { startHost, type HostOptions, type RunningHost } from '../local/host/host';
-import { memoryLogger } from '../local/host/logger';
+import { consoleLogger, memoryLogger } from '../local/host/logger';
 
 export const FIXTURES = join(__dirname, 'fixtures');
 export const REPO_ROOT = join(__dirname, '..');
@@ -10,6 +10,16 @@ export async function startTestHost(
   options: Partial<HostOptions> & { appDir: string },
 ): Promise<RunningHost & { logs: ReturnType<typeof memoryLogger> }> {
   const logs = memoryLogger();
+  // SHOW_HOST_LOG=1 npx jest … prints the host's warnings and errors while debugging a test.
+  if (process.env['SHOW_HOST_LOG']) {
+    const print = consoleLogger('warning');
+    const keep = logs;
+    const both = Object.assign((r: Parameters<typeof keep>[0]) => (keep(r), print(r)), {
+      records: keep.records,
+    });
+    const host = await startHost({ port: 0, logger: both, ...options });
+    return Object.assign(host, { logs: both });
+  }
   const host = await startHost({ port: 0, logger: logs, ...options });
   return Object.assign(host, { logs });
 }

@@ -5,6 +5,7 @@ import { startAzurite, type RunningAzurite } from './azurite';
 import { HostStartError } from './errors';
 import { startHost, type RunningHost } from './host';
 import { loadLocalSettings } from './settings-file';
+import { ensureSampleConsortium } from '../sample-consortium';
 
 const USAGE = `Usage: npm start -- [options]
 
@@ -17,6 +18,9 @@ Options:
   --app DIR         run another Functions app: a folder with host.json and a built package.json "main"
   --virtual-clock   run on a virtual clock, moved with POST /admin/host/clock {"advance": "P1D"}
   -h, --help        show this help`;
+
+/** TrustNet's own app folder (the repository root, above dist/). */
+export const TRUSTNET_DIR = resolve(__dirname, '..', '..', '..');
 
 export interface CliOptions {
   port: number;
@@ -47,7 +51,7 @@ export function parseCli(argv: string[]): CliOptions | 'help' {
   return {
     port: Number(portText),
     dataDir: resolve(values['data-dir'] ?? '.trustnet'),
-    appDir: resolve(values.app ?? resolve(__dirname, '..', '..', '..')),
+    appDir: resolve(values.app ?? TRUSTNET_DIR),
     virtualClock: values['virtual-clock'] === true,
   };
 }
@@ -109,6 +113,13 @@ async function main(): Promise<void> {
   try {
     const settings = loadLocalSettings(options.appDir);
     if (settings.file) console.log(`Settings: ${settings.file}`);
+    if (options.appDir === TRUSTNET_DIR && !process.env['TRUSTNET_CONSORTIUM_FILE']) {
+      const sample = await ensureSampleConsortium(options.dataDir);
+      process.env['TRUSTNET_CONSORTIUM_FILE'] = sample.file;
+      console.log(
+        `Consortium: ${sample.config.name} (sample, local use only) from ${sample.file}; founders' private keys in ${sample.keysDir}`,
+      );
+    }
     const storage = process.env['AzureWebJobsStorage'];
     if (!storage || /UseDevelopmentStorage=true/i.test(storage)) {
       const location = resolve(options.dataDir, 'azurite');

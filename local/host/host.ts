@@ -224,6 +224,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       maxConcurrentOrchestrations: limit('maxConcurrentOrchestratorFunctions'),
       maximumShortTimerMs: 6 * 24 * 3600e3,
       longRunningTimerIntervalMs: 3 * 24 * 3600e3,
+      extraInputs: (fn) => extraInputs(fn),
     },
     log,
   );
@@ -441,7 +442,11 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   });
 
   clock.install();
-  await invoker.runAppHook('appStart', app.dir);
+  try {
+    await invoker.runAppHook('appStart', app.dir);
+  } catch (e) {
+    throw new HostStartError(`The app's start-up failed: ${(e as Error)?.message ?? e}`);
+  }
   const port = options.port ?? 7071;
   const hostname = options.hostname ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {

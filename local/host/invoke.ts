@@ -19,6 +19,8 @@ export interface InvocationInput {
 export interface InvocationOutcome {
   invocationId: string;
   response: InvocationResponse;
+  /** What the handler returned, before the library serialized it (the durable engine reads it). */
+  result: unknown;
 }
 
 export class FunctionFailedError extends Error {
@@ -112,7 +114,7 @@ export class Invoker {
     }
     coreContext.state = undefined;
     const response = await model.getResponse(context, post.result);
-    return { invocationId, response };
+    return { invocationId, response, result: post.result };
   }
 
   async runAppHook(name: 'appStart' | 'appTerminate', functionAppDirectory: string): Promise<void> {

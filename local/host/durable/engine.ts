@@ -61,7 +61,7 @@ interface Action {
   input?: unknown;
   instanceId?: string;
   retryOptions?: RetryPolicy;
-  fireAt?: string;
+  fireAt?: string | Date;
   isCanceled?: boolean;
   compoundActions?: Action[];
 }
@@ -72,6 +72,8 @@ export interface DurableOptions {
   maxConcurrentOrchestrations: number;
   maximumShortTimerMs: number;
   longRunningTimerIntervalMs: number;
+  /** Extra input bindings the host fills in (the durable client) for an activity. */
+  extraInputs?: (fn: CapturedFunction) => { name: string; data: TypedData }[];
 }
 
 export class DurableError extends Error {
@@ -563,7 +565,13 @@ export class DurableEngine {
         const outcome = await this.invoker.invoke(fn, {
           inputData: [{ name: triggerName(fn), data: { string: JSON.stringify(payload) } }],
         });
-        result = fromTyped(outcome.response.returnValue) as typeof result;
+        // The handler's own objects keep their identity: a task yielded again inside Task.any/all is
+        // the same action object, which the library does not give a new id.
+        result = (
+          typeof outcome.result === 'object' && outcome.result !== null && 'actions' in outcome.result
+            ? outcome.result
+            : fromTyped(outcome.response.returnValue)
+        ) as typeof result;
       } catch (e) {
         const cause = e instanceof FunctionFailedError ? e.cause : e;
         const message = String((cause as Error)?.message ?? cause);
@@ -586,8 +594,12 @@ export class DurableEngine {
     let continueAs: Action | undefined;
     if (result && !failure) {
       const actions = result.actions?.[0] ?? [];
+      const seen = new Set<Action>();
+      actions.slice(0, state.actionCount).forEach((a) => flatten(a).forEach((leaf) => seen.add(leaf)));
       for (const action of actions.slice(state.actionCount)) {
         for (const leaf of flatten(action)) {
+          if (seen.has(leaf)) continue;
+          seen.add(leaf);
           if (leaf.actionType === A.ContinueAsNew) {
             continueAs = leaf;
             continue;
@@ -787,7 +799,7 @@ export class DurableEngine {
       }
       case A.CreateTimer: {
         const id = state.idCounter++;
-        const finalAt = Date.parse(action.fireAt!);
+        const finalAt = new Date(action.fireAt as string | Date).getTime();
         const long = finalAt - nowMs > this.options.maximumShortTimerMs;
         const at = long ? nowMs + this.options.longRunningTimerIntervalMs : finalAt;
         state.open[String(id)] = {
@@ -862,6 +874,7 @@ export class DurableEngine {
                 name: triggerName(fn),
                 data: task.input === undefined ? { json: 'null' } : { json: task.input },
               },
+              ...(this.options.extraInputs?.(fn) ?? []),
             ],
           });
           message = {

@@ -1,0 +1,330 @@
+import type { TableClient } from '@azure/data-tables';
+import type { JWK } from 'jose';
+import type { Member, MemberStatus, MembershipRequest, Proposal, Vote } from '../core/membership';
+import {
+  decodeToken,
+  encodeToken,
+  packJson,
+  statusOf,
+  table,
+  unpackJson,
+  wrapStorage,
+  type Row,
+} from './tables';
+
+/**
+ * The registry in Table storage: members, membership requests, proposals, votes and the reservations
+ * that keep member ids, legal names and applicant keys unique under concurrent requests. Records are
+ * JSON in a `Body` property; status fields that lists filter on are kept beside it.
+ */
+
+export class ConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}
+
+export interface Page<T> {
+  items: T[];
+  continuation: string | null;
+}
+
+const MAX_CAS_ATTEMPTS = 8;
+
+async function getRow(client: TableClient, pk: string, rk: string): Promise<Row | undefined> {
+  try {
+    return (await client.getEntity<Record<string, unknown>>(pk, rk)) as Row;
+  } catch (e) {
+    if (statusOf(e) === 404) return undefined;
+    wrapStorage(`read ${client.tableName}/${rk}`, e);
+  }
+}
+
+async function listPage<T>(
+  client: TableClient,
+  pk: string,
+  map: (row: Row) => T,
+  options: { continuation?: string | null; limit?: number; filter?: string },
+): Promise<Page<T>> {
+  const filter = [`PartitionKey eq '${pk}'`, options.filter].filter(Boolean).join(' and ');
+  try {
+    const pages = client.listEntities<Record<string, unknown>>({ queryOptions: { filter } }).byPage({
+      maxPageSize: Math.min(options.limit ?? 100, 1000),
+      continuationToken: decodeToken(options.continuation),
+    });
+    const page = await pages.next();
+    if (page.done) return { items: [], continuation: null };
+    return { items: (page.value as Row[]).map(map), continuation: encodeToken(page.value.continuationToken) };
+  } catch (e) {
+    if (e instanceof RangeError) throw e;
+    wrapStorage(`list ${client.tableName}`, e);
+  }
+}
+
+async function listAll<T>(
+  client: TableClient,
+  pk: string,
+  map: (row: Row) => T,
+  filter?: string,
+): Promise<T[]> {
+  const out: T[] = [];
+  try {
+    for await (const row of client.listEntities<Record<string, unknown>>({
+      queryOptions: { filter: [`PartitionKey eq '${pk}'`, filter].filter(Boolean).join(' and ') },
+    })) {
+      out.push(map(row as Row));
+    }
+  } catch (e) {
+    wrapStorage(`list ${client.tableName}`, e);
+  }
+  return out;
+}
+
+function body<T>(row: Row): T {
+  return unpackJson<T>(row, 'Body')!;
+}
+
+/** Reads a record, applies `change`, writes it back if the ETag still matches; retries on a lost race. */
+async function update<T extends object>(
+  client: TableClient,
+  pk: string,
+  rk: string,
+  change: (current: T) => T | undefined,
+  extra: (next: T) => Record<string, unknown>,
+): Promise<T | undefined> {
+  for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+    const row = await getRow(client, pk, rk);
+    if (!row) return undefined;
+    const next = change(body<T>(row));
+    if (!next) return body<T>(row);
+    try {
+      await client.updateEntity(
+        { partitionKey: pk, rowKey: rk, ...packJson('Body', next), ...extra(next) },
+        'Replace',
+        { etag: row.etag },
+      );
+      return next;
+    } catch (e) {
+      if (statusOf(e) !== 412) wrapStorage(`update ${client.tableName}/${rk}`, e);
+    }
+  }
+  throw new ConflictError(`${client.tableName}/${rk} kept changing under concurrent updates.`);
+}
+
+export class Registry {
+  private constructor(
+    private readonly members: TableClient,
+    private readonly requests: TableClient,
+    private readonly proposals: TableClient,
+    private readonly votes: TableClient,
+    private readonly reservations: TableClient,
+  ) {}
+
+  static async open(env: NodeJS.ProcessEnv = process.env): Promise<Registry> {
+    const [m, r, p, v, x] = await Promise.all(
+      ['Members', 'Requests', 'Proposals', 'Votes', 'Reservations'].map((s) => table(s, env)),
+    );
+    return new Registry(m!, r!, p!, v!, x!);
+  }
+
+  // ----- members -----
+
+  async getMember(id: string): Promise<Member | undefined> {
+    const row = await getRow(this.members, 'member', id);
+    return row ? body<Member>(row) : undefined;
+  }
+
+  listMembers(options: { continuation?: string | null; limit?: number } = {}): Promise<Page<Member>> {
+    return listPage(this.members, 'member', (r) => body<Member>(r), options);
+  }
+
+  allMembers(): Promise<Member[]> {
+    return listAll(this.members, 'member', (r) => body<Member>(r));
+  }
+
+  /** Creates the member unless it exists (founders are seeded at every start). Returns true if created. */
+  async addMember(member: Member): Promise<boolean> {
+    try {
+      await this.members.createEntity({
+        partitionKey: 'member',
+        rowKey: member.id,
+        Status: member.status,
+        ...packJson('Body', member),
+      });
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 409) return false;
+      wrapStorage(`create member ${member.id}`, e);
+    }
+  }
+
+  setMemberStatus(id: string, from: MemberStatus[], to: MemberStatus): Promise<Member | undefined> {
+    return update<Member>(
+      this.members,
+      'member',
+      id,
+      (m) => (from.includes(m.status) ? { ...m, status: to } : undefined),
+      (m) => ({ Status: m.status }),
+    );
+  }
+
+  replaceMemberKey(
+    id: string,
+    key: JWK,
+    thumbprint: string,
+    expectedThumbprint?: string,
+  ): Promise<Member | undefined> {
+    return update<Member>(
+      this.members,
+      'member',
+      id,
+      (m) => {
+        if (expectedThumbprint && m.keyThumbprint !== expectedThumbprint)
+          throw new ConflictError(`${id}'s key changed meanwhile.`);
+        return { ...m, governanceKey: key, keyThumbprint: thumbprint };
+      },
+      (m) => ({ Status: m.status }),
+    );
+  }
+
+  // ----- membership requests and proposals -----
+
+  /** Creates the request; when one with the same id exists, returns it instead. */
+  async createRequest(request: MembershipRequest): Promise<{ created: boolean; request: MembershipRequest }> {
+    try {
+      await this.requests.createEntity({
+        partitionKey: 'request',
+        rowKey: request.id,
+        Phase: request.phase,
+        ...packJson('Body', request),
+      });
+      return { created: true, request };
+    } catch (e) {
+      if (statusOf(e) !== 409) wrapStorage(`create request ${request.id}`, e);
+      const existing = await this.getRequest(request.id);
+      if (!existing) throw new ConflictError(`Request ${request.id} is being created by another call.`);
+      return { created: false, request: existing };
+    }
+  }
+
+  async getRequest(id: string): Promise<MembershipRequest | undefined> {
+    const row = await getRow(this.requests, 'request', id);
+    return row ? body<MembershipRequest>(row) : undefined;
+  }
+
+  listRequests(
+    options: { phase?: string; continuation?: string | null; limit?: number } = {},
+  ): Promise<Page<MembershipRequest>> {
+    return listPage(this.requests, 'request', (r) => body<MembershipRequest>(r), {
+      ...options,
+      filter: options.phase ? `Phase eq '${options.phase}'` : undefined,
+    });
+  }
+
+  /** Requests that still hold a name, id or address space: voting, approved or being provisioned. */
+  openRequests(): Promise<MembershipRequest[]> {
+    return listAll(
+      this.requests,
+      'request',
+      (r) => body<MembershipRequest>(r),
+      `(Phase eq 'voting' or Phase eq 'approved' or Phase eq 'provisioning')`,
+    );
+  }
+
+  updateRequest(
+    id: string,
+    change: (r: MembershipRequest) => MembershipRequest | undefined,
+  ): Promise<MembershipRequest | undefined> {
+    return update<MembershipRequest>(this.requests, 'request', id, change, (r) => ({ Phase: r.phase }));
+  }
+
+  async createProposal(proposal: Proposal): Promise<{ created: boolean; proposal: Proposal }> {
+    try {
+      await this.proposals.createEntity({
+        partitionKey: 'proposal',
+        rowKey: proposal.id,
+        Phase: proposal.phase,
+        Subject: proposal.subject,
+        ...packJson('Body', proposal),
+      });
+      return { created: true, proposal };
+    } catch (e) {
+      if (statusOf(e) !== 409) wrapStorage(`create proposal ${proposal.id}`, e);
+      const existing = await this.getProposal(proposal.id);
+      if (!existing) throw new ConflictError(`Proposal ${proposal.id} is being created by another call.`);
+      return { created: false, proposal: existing };
+    }
+  }
+
+  async getProposal(id: string): Promise<Proposal | undefined> {
+    const row = await getRow(this.proposals, 'proposal', id);
+    return row ? body<Proposal>(row) : undefined;
+  }
+
+  openProposals(): Promise<Proposal[]> {
+    return listAll(this.proposals, 'proposal', (r) => body<Proposal>(r), `Phase eq 'voting'`);
+  }
+
+  updateProposal(id: string, change: (p: Proposal) => Proposal | undefined): Promise<Proposal | undefined> {
+    return update<Proposal>(this.proposals, 'proposal', id, change, (p) => ({
+      Phase: p.phase,
+      Subject: p.subject,
+    }));
+  }
+
+  // ----- votes -----
+
+  /** Records a vote; one row per subject and voter, so a second vote by the same member is refused here. */
+  async addVote(vote: Vote): Promise<'created' | 'duplicate'> {
+    try {
+      await this.votes.createEntity({
+        partitionKey: vote.subjectId,
+        rowKey: vote.voter,
+        ...packJson('Body', vote),
+      });
+      return 'created';
+    } catch (e) {
+      if (statusOf(e) === 409) return 'duplicate';
+      wrapStorage(`record vote on ${vote.subjectId}`, e);
+    }
+  }
+
+  async removeVote(subjectId: string, voter: string): Promise<void> {
+    try {
+      await this.votes.deleteEntity(subjectId, voter);
+    } catch (e) {
+      if (statusOf(e) !== 404) wrapStorage(`remove vote on ${subjectId}`, e);
+    }
+  }
+
+  votesOn(subjectId: string): Promise<Vote[]> {
+    return listAll(this.votes, subjectId, (r) => body<Vote>(r));
+  }
+
+  // ----- reservations -----
+
+  /** Claims `key` in `kind` for `owner`; returns the current owner (the caller when it won). */
+  async reserve(kind: 'id' | 'name' | 'key', key: string, owner: string): Promise<string> {
+    const rk = Buffer.from(key).toString('base64url');
+    try {
+      await this.reservations.createEntity({ partitionKey: kind, rowKey: rk, Owner: owner });
+      return owner;
+    } catch (e) {
+      if (statusOf(e) !== 409) wrapStorage(`reserve ${kind}`, e);
+      const row = await getRow(this.reservations, kind, rk);
+      return row ? String(row['Owner']) : owner;
+    }
+  }
+
+  async release(kind: 'id' | 'name' | 'key', key: string, owner: string): Promise<void> {
+    const rk = Buffer.from(key).toString('base64url');
+    const row = await getRow(this.reservations, kind, rk);
+    if (!row || row['Owner'] !== owner) return;
+    try {
+      await this.reservations.deleteEntity(kind, rk, { etag: row.etag });
+    } catch (e) {
+      if (statusOf(e) !== 404 && statusOf(e) !== 412) wrapStorage(`release ${kind}`, e);
+    }
+  }
+}

@@ -1,0 +1,123 @@
+import type { JWK } from 'jose';
+import type { Policy, Tally } from './policy';
+
+/** The registry's records: members, membership requests, proposals and votes. */
+
+export type MemberStatus = 'PENDING' | 'ACTIVE' | 'SUSPENDED' | 'REMOVED';
+export type Profile = 'Small' | 'Medium' | 'Large';
+
+export interface AzurePlacement {
+  tenantId: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  region: string;
+  addressSpace: string;
+}
+
+export interface Contacts {
+  email: string[];
+  teamsWebhook?: string;
+}
+
+export interface Member {
+  id: string;
+  legalName: string;
+  status: MemberStatus;
+  governanceKey: JWK;
+  keyThumbprint: string;
+  contacts: Contacts;
+  azure: AzurePlacement;
+  profile: Profile;
+  joinedAt: string;
+  founder: boolean;
+  requestId?: string;
+}
+
+export interface Applicant {
+  id: string;
+  legalName: string;
+  contacts: Contacts;
+  azure: AzurePlacement;
+  profile: Profile;
+}
+
+export type Phase =
+  'voting' | 'approved' | 'rejected' | 'expired' | 'withdrawn' | 'provisioning' | 'active' | 'failed';
+export type Outcome = 'approved' | 'rejected' | 'expired' | 'withdrawn';
+export type Decision = 'approve' | 'reject';
+
+export interface Step {
+  name: string;
+  state: 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+  started?: string;
+  ended?: string;
+  error?: { code: string; message: string };
+}
+
+/** Shared by membership requests and proposals: who may vote, under which policy, until when. */
+export interface Ballot {
+  id: string;
+  policy: Policy;
+  eligible: string[];
+  openedAt: string;
+  deadline: string;
+  outcome?: Outcome;
+  decidedAt?: string;
+  tally?: Tally;
+}
+
+export interface MembershipRequest extends Ballot {
+  kind: 'request';
+  applicant: Applicant;
+  applicantKey: JWK;
+  keyThumbprint: string;
+  /** sha256 of the decoded payload and key: an identical resubmission is the same request. */
+  fingerprint: string;
+  phase: Phase;
+  steps: Step[];
+  jws: string;
+}
+
+export type ProposalAction = 'suspend' | 'reinstate' | 'remove' | 'replace-key';
+
+export interface Proposal extends Ballot {
+  kind: 'proposal';
+  action: ProposalAction;
+  subject: string;
+  proposer: string;
+  reason: string;
+  newKey?: JWK;
+  phase: 'voting' | 'approved' | 'rejected' | 'expired';
+  fingerprint: string;
+  jws: string;
+}
+
+export interface Vote {
+  subjectId: string;
+  voter: string;
+  decision: Decision;
+  reason: string;
+  at: string;
+  jws: string;
+}
+
+/** Which statuses a proposal may move a member between. */
+export const PROPOSAL_TRANSITIONS: Record<ProposalAction, { from: MemberStatus[]; to?: MemberStatus }> = {
+  suspend: { from: ['ACTIVE'], to: 'SUSPENDED' },
+  reinstate: { from: ['SUSPENDED'], to: 'ACTIVE' },
+  remove: { from: ['ACTIVE', 'SUSPENDED'], to: 'REMOVED' },
+  'replace-key': { from: ['ACTIVE', 'SUSPENDED'] },
+};
+
+/** Votes that count: one per eligible voter who is still eligible. */
+export function countVotes(votes: Vote[], eligible: Iterable<string>): { approve: number; reject: number } {
+  const allowed = new Set(eligible);
+  let approve = 0;
+  let reject = 0;
+  for (const v of votes) {
+    if (!allowed.has(v.voter)) continue;
+    if (v.decision === 'approve') approve++;
+    else reject++;
+  }
+  return { approve, reject };
+}

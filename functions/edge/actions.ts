@@ -1,0 +1,191 @@
+import { createHash } from 'node:crypto';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import type { JWK } from 'jose';
+import { addDuration, parseDuration } from '../../core/duration';
+import { PROPOSAL_TRANSITIONS, type Proposal, type ProposalAction } from '../../core/membership';
+import { keyThumbprint, verifyJws, type ParsedJws } from '../../core/signed';
+import { BALLOT_ORCHESTRATOR, WITHDRAW_EVENT, type BallotRef } from '../../orchestrations/ballot';
+import { nowMs } from '../../runtime/clock';
+import { absoluteUrl, badRequest, conflict, forbidden, json, notFound } from './http';
+import { getAudit, getConsortium, getRegistry } from './services';
+import { checkPayload, readJws } from './signed';
+import { fingerprint } from './requests';
+
+/** Signed actions share one payload shape: { consortium, action, subject, actor, reason?, issuedAt, ... }. */
+
+function expectAction(
+  payload: Record<string, unknown>,
+  action: string,
+  subject: string,
+  actor?: string,
+): void {
+  if (payload['action'] !== action)
+    throw badRequest(
+      'PAYLOAD.MISMATCH',
+      `This route takes action "${action}"; the payload says "${String(payload['action'])}".`,
+    );
+  if (payload['subject'] !== subject)
+    throw badRequest(
+      'PAYLOAD.MISMATCH',
+      `The payload's subject (${String(payload['subject'])}) is not ${subject} from the URL.`,
+    );
+  if (actor !== undefined && payload['actor'] !== actor)
+    throw badRequest(
+      'PAYLOAD.MISMATCH',
+      `The payload's actor (${String(payload['actor'])}) is not the signer named by kid (${actor}).`,
+    );
+}
+
+/** POST /api/membership-requests/{id}/withdraw, signed by the applicant's own key (header jwk). */
+export async function withdraw(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const parsed = await readJws(request, 'jwk');
+  await verifyJws(parsed, parsed.jwk as JWK);
+  const id = request.params['id']!;
+  const registry = await getRegistry();
+  const found = await registry.getRequest(id);
+  if (!found) throw notFound('REQUEST.NOT_FOUND', `No membership request ${id}.`);
+  checkPayload('action', parsed.payload, getConsortium().name);
+  expectAction(parsed.payload, 'withdraw', id, found.applicant.id);
+  if ((await keyThumbprint(parsed.jwk as JWK)) !== found.keyThumbprint) {
+    throw forbidden('ACTOR.NOT_APPLICANT', 'Only the key that signed the request can withdraw it.');
+  }
+  if (found.phase !== 'voting') throw conflict('VOTE.CLOSED', `Request ${id} is already ${found.phase}.`);
+  const audit = await getAudit();
+  await audit.append(
+    {
+      kind: 'request.withdrawn',
+      subject: id,
+      actor: `applicant:${found.applicant.id}`,
+      jws: parsed.jws,
+      data: { requestId: id },
+    },
+    () => new Date(nowMs()),
+  );
+  await df.getClient(context).raiseEvent(id, WITHDRAW_EVENT, { at: new Date(nowMs()).toISOString() });
+  return json(202, { id, statusUrl: absoluteUrl(request, `/api/membership-requests/${id}`) });
+}
+
+async function signedByMember(request: HttpRequest): Promise<{ parsed: ParsedJws; memberId: string }> {
+  const parsed = await readJws(request, 'kid');
+  const registry = await getRegistry();
+  const signer = await registry.getMember(parsed.kid!);
+  if (signer) await verifyJws(parsed, signer.governanceKey);
+  return { parsed, memberId: parsed.kid! };
+}
+
+/** POST /api/members/{id}/proposals: suspend, reinstate, remove or replace-key, voted like a request. */
+export async function propose(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const { parsed, memberId } = await signedByMember(request);
+  const subjectId = request.params['id']!;
+  const registry = await getRegistry();
+  const subject = await registry.getMember(subjectId);
+  if (!subject) throw notFound('MEMBER.NOT_FOUND', `No member ${subjectId}.`);
+  const config = getConsortium();
+  checkPayload('action', parsed.payload, config.name);
+  const action = parsed.payload['action'] as ProposalAction;
+  if (!(action in PROPOSAL_TRANSITIONS))
+    throw badRequest(
+      'PAYLOAD.MISMATCH',
+      `Proposals take suspend, reinstate, remove or replace-key; got "${action}".`,
+    );
+  expectAction(parsed.payload, action, subjectId, memberId);
+  const proposer = await registry.getMember(memberId);
+  if (!proposer) throw forbidden('VOTER.NOT_MEMBER', `${memberId} is not a member of this consortium.`);
+  if (proposer.status !== 'ACTIVE')
+    throw forbidden('VOTER.NOT_ACTIVE', `${memberId} is ${proposer.status} and cannot propose.`);
+  if (proposer.id === subjectId)
+    throw forbidden('VOTER.IS_SUBJECT', `${memberId} cannot make a proposal about itself.`);
+
+  const id =
+    typeof parsed.payload['proposalId'] === 'string'
+      ? (parsed.payload['proposalId'] as string)
+      : uuidFrom(parsed.jws);
+  const print = fingerprint(parsed.payload, memberId);
+  const existing = await registry.getProposal(id);
+  const statusUrl = absoluteUrl(request, `/api/proposals/${id}`);
+  if (existing) {
+    if (existing.fingerprint !== print)
+      throw conflict('REQUEST.CONFLICT', `Proposal ${id} exists with a different payload.`);
+    await start(context, id);
+    return json(202, { id, statusUrl }, { location: statusUrl });
+  }
+  if (!PROPOSAL_TRANSITIONS[action].from.includes(subject.status)) {
+    throw conflict(
+      'REQUEST.CONFLICT',
+      `${subjectId} is ${subject.status}; "${action}" applies to ${PROPOSAL_TRANSITIONS[action].from.join(' or ')} members.`,
+    );
+  }
+  const members = await registry.allMembers();
+  const openedAt = new Date(nowMs());
+  const proposal: Proposal = {
+    kind: 'proposal',
+    id,
+    action,
+    subject: subjectId,
+    proposer: memberId,
+    reason: String(parsed.payload['reason']),
+    newKey: parsed.payload['newKey'] as JWK | undefined,
+    phase: 'voting',
+    policy: config.policy,
+    // The subject does not vote on itself.
+    eligible: members.filter((m) => m.status === 'ACTIVE' && m.id !== subjectId).map((m) => m.id),
+    openedAt: openedAt.toISOString(),
+    deadline: addDuration(openedAt, parseDuration(config.votingWindow)).toISOString(),
+    fingerprint: print,
+    jws: parsed.jws,
+  };
+  const { created, proposal: stored } = await registry.createProposal(proposal);
+  if (!created && stored.fingerprint !== print)
+    throw conflict('REQUEST.CONFLICT', `Proposal ${id} exists with a different payload.`);
+  await start(context, id);
+  return json(202, { id, statusUrl }, { location: statusUrl });
+}
+
+async function start(context: InvocationContext, id: string): Promise<void> {
+  const client = df.getClient(context);
+  const status = await client.getStatus(id).catch(() => undefined);
+  if (status && status.runtimeStatus) return;
+  const input: BallotRef = { kind: 'proposal', id };
+  try {
+    await client.startNew(BALLOT_ORCHESTRATOR, { instanceId: id, input });
+  } catch (e) {
+    if (!/409/.test(String((e as Error).message))) throw e;
+  }
+}
+
+function uuidFrom(jws: string): string {
+  const h = createHash('sha256').update(jws).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** POST /api/members/{id}/keys: rotation, signed by the member's current key, carrying newKey. */
+export async function rotateKey(request: HttpRequest): Promise<HttpResponseInit> {
+  const { parsed, memberId } = await signedByMember(request);
+  const id = request.params['id']!;
+  const registry = await getRegistry();
+  const member = await registry.getMember(id);
+  if (!member) throw notFound('MEMBER.NOT_FOUND', `No member ${id}.`);
+  checkPayload('action', parsed.payload, getConsortium().name);
+  expectAction(parsed.payload, 'rotate-key', id, memberId);
+  if (memberId !== id)
+    throw forbidden('VOTER.NOT_MEMBER', `Only ${id} can rotate its own key; ${memberId} signed this.`);
+  if (member.status === 'REMOVED') throw forbidden('VOTER.NOT_ACTIVE', `${id} has been removed.`);
+  const newKey = parsed.payload['newKey'] as JWK;
+  const thumb = await keyThumbprint(newKey);
+  if (thumb === member.keyThumbprint) throw conflict('REQUEST.CONFLICT', 'The new key is the current key.');
+  const oldThumb = member.keyThumbprint;
+  await registry.replaceMemberKey(id, newKey, thumb, oldThumb);
+  const audit = await getAudit();
+  await audit.append(
+    {
+      kind: 'member.key-replaced',
+      subject: id,
+      actor: id,
+      jws: parsed.jws,
+      data: { memberId: id, newKey, cause: 'rotation' },
+    },
+    () => new Date(nowMs()),
+  );
+  return json(200, { id, keyThumbprint: thumb, previousKeyThumbprint: oldThumb });
+}

@@ -1,0 +1,176 @@
+import { createHash } from 'node:crypto';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import type { JWK } from 'jose';
+import { canonicalJson } from '../../core/audit';
+import { findOverlap, parseCidr } from '../../core/cidr';
+import { addDuration, parseDuration } from '../../core/duration';
+import type { Applicant, MembershipRequest } from '../../core/membership';
+import { keyThumbprint, verifyJws } from '../../core/signed';
+import { parseLegalName, sameLegalName, formatLegalName, LegalNameError } from '../../core/x500';
+import { BALLOT_ORCHESTRATOR, type BallotRef } from '../../orchestrations/ballot';
+import { nowMs } from '../../runtime/clock';
+import { positiveIntSetting } from '../../runtime/settings';
+import { absoluteUrl, badRequest, conflict, json, tooMany } from './http';
+import { getConsortium, getRegistry } from './services';
+import { checkPayload, readJws } from './signed';
+
+export function fingerprint(payload: unknown, thumbprint: string): string {
+  return createHash('sha256')
+    .update(canonicalJson({ payload, key: thumbprint }))
+    .digest('hex');
+}
+
+async function ensureStarted(context: InvocationContext, id: string): Promise<void> {
+  const client = df.getClient(context);
+  const status = await client.getStatus(id).catch(() => undefined);
+  if (status && status.runtimeStatus) return;
+  const input: BallotRef = { kind: 'request', id };
+  try {
+    await client.startNew(BALLOT_ORCHESTRATOR, { instanceId: id, input });
+  } catch (e) {
+    // Started by a concurrent identical submission: fine.
+    if (!/409/.test(String((e as Error).message))) throw e;
+  }
+}
+
+function accepted(request: HttpRequest, id: string): HttpResponseInit {
+  const statusUrl = absoluteUrl(request, `/api/membership-requests/${id}`);
+  return json(202, { id, statusUrl }, { location: statusUrl });
+}
+
+/**
+ * POST /api/membership-requests: a bank asks to join. The request id is the ballot's instance id, so a
+ * resubmission of the same signed payload lands on the same request.
+ */
+export async function submitRequest(
+  request: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  const parsed = await readJws(request, 'jwk');
+  const key = parsed.jwk as JWK;
+  await verifyJws(parsed, key);
+  const config = getConsortium();
+  const payload = parsed.payload;
+  checkPayload('membership-request', payload, config.name);
+  const applicant = payload['applicant'] as Applicant;
+  const requestId = String(payload['requestId']);
+
+  // What a schema cannot check: the legal name's grammar, the CIDR, the region.
+  let legalName;
+  try {
+    legalName = parseLegalName(applicant.legalName);
+  } catch (e) {
+    if (!(e instanceof LegalNameError)) throw e;
+    throw badRequest('SCHEMA.INVALID', 'The payload has 1 invalid field.', [
+      { pointer: '/applicant/legalName', detail: e.message },
+    ]);
+  }
+  let cidr;
+  try {
+    cidr = parseCidr(applicant.azure.addressSpace);
+  } catch (e) {
+    throw badRequest('SCHEMA.INVALID', 'The payload has 1 invalid field.', [
+      { pointer: '/applicant/azure/addressSpace', detail: (e as Error).message },
+    ]);
+  }
+  if (config.regions && !config.regions.includes(applicant.azure.region)) {
+    throw badRequest('SCHEMA.INVALID', 'The payload has 1 invalid field.', [
+      {
+        pointer: '/applicant/azure/region',
+        detail: `is not one of the consortium's regions (${config.regions.join(', ')})`,
+      },
+    ]);
+  }
+
+  const registry = await getRegistry();
+  const thumbprint = await keyThumbprint(key);
+  const print = fingerprint(payload, thumbprint);
+  const existing = await registry.getRequest(requestId);
+  if (existing) {
+    if (existing.fingerprint !== print)
+      throw conflict('REQUEST.CONFLICT', `Request ${requestId} exists with a different payload or key.`);
+    await ensureStarted(context, requestId);
+    return accepted(request, requestId);
+  }
+
+  const [members, open] = await Promise.all([registry.allMembers(), registry.openRequests()]);
+  const live = members.filter((m) => m.status !== 'REMOVED');
+  if (live.some((m) => m.id === applicant.id) || open.some((r) => r.applicant.id === applicant.id)) {
+    throw conflict('ID.TAKEN', `Member id ${applicant.id} is taken.`);
+  }
+  const sameName = (other: string) => {
+    try {
+      return sameLegalName(parseLegalName(other), legalName);
+    } catch {
+      return false;
+    }
+  };
+  if (live.some((m) => sameName(m.legalName)) || open.some((r) => sameName(r.applicant.legalName))) {
+    throw conflict('NAME.TAKEN', `${formatLegalName(legalName)} is already a member or an applicant.`);
+  }
+  const spaces = [
+    ...live.map((m) => ({ owner: m.id, cidr: parseCidr(m.azure.addressSpace) })),
+    ...open.map((r) => ({ owner: r.applicant.id, cidr: parseCidr(r.applicant.azure.addressSpace) })),
+  ];
+  const clash = findOverlap(cidr, spaces);
+  if (clash) throw conflict('ADDRESS.OVERLAP', `${cidr.text} overlaps ${clash.cidr.text} of ${clash.owner}.`);
+
+  if (open.some((r) => r.phase === 'voting' && r.keyThumbprint === thumbprint)) {
+    throw tooMany(
+      'REQUEST.LIMIT',
+      'This key already has an open membership request; withdraw it or wait for its decision.',
+    );
+  }
+  const cap = positiveIntSetting('TRUSTNET_MAX_OPEN_REQUESTS', 20);
+  if (open.filter((r) => r.phase === 'voting').length >= cap) {
+    throw tooMany(
+      'REQUEST.LIMIT',
+      `The consortium already has ${cap} open membership requests (TRUSTNET_MAX_OPEN_REQUESTS); try again after some are decided.`,
+    );
+  }
+
+  // Reservations make the id, name and key checks exact under concurrent submissions.
+  const normalizedName = formatLegalName(legalName).toLowerCase();
+  const claims: [kind: 'id' | 'name' | 'key', value: string][] = [
+    ['id', applicant.id],
+    ['name', normalizedName],
+    ['key', thumbprint],
+  ];
+  for (const [kind, value] of claims) {
+    const owner = await registry.reserve(kind, value, requestId);
+    if (owner !== requestId) {
+      for (const [k, v] of claims) await registry.release(k, v, requestId);
+      if (kind === 'key') throw tooMany('REQUEST.LIMIT', 'This key already has an open membership request.');
+      throw conflict(
+        kind === 'id' ? 'ID.TAKEN' : 'NAME.TAKEN',
+        kind === 'id'
+          ? `Member id ${applicant.id} is taken.`
+          : `${formatLegalName(legalName)} is already an applicant.`,
+      );
+    }
+  }
+
+  const openedAt = new Date(nowMs());
+  const active = members.filter((m) => m.status === 'ACTIVE').map((m) => m.id);
+  const record: MembershipRequest = {
+    kind: 'request',
+    id: requestId,
+    applicant: { ...applicant, legalName: formatLegalName(legalName) },
+    applicantKey: key,
+    keyThumbprint: thumbprint,
+    fingerprint: print,
+    phase: 'voting',
+    policy: config.policy,
+    eligible: active,
+    openedAt: openedAt.toISOString(),
+    deadline: addDuration(openedAt, parseDuration(config.votingWindow)).toISOString(),
+    steps: [],
+    jws: parsed.jws,
+  };
+  const { created, request: stored } = await registry.createRequest(record);
+  if (!created && stored.fingerprint !== print)
+    throw conflict('REQUEST.CONFLICT', `Request ${requestId} exists with a different payload or key.`);
+  await ensureStarted(context, requestId);
+  return accepted(request, requestId);
+}

@@ -1,0 +1,80 @@
+import type { Member, MembershipRequest, Proposal, Vote } from '../../core/membership';
+import { evaluate, type Tally } from '../../core/policy';
+
+/** What the API shows of registry records. Keys are public; contacts of other banks are not shown. */
+
+export function memberView(m: Member): Record<string, unknown> {
+  return {
+    id: m.id,
+    legalName: m.legalName,
+    status: m.status,
+    governanceKey: m.governanceKey,
+    keyThumbprint: m.keyThumbprint,
+    profile: m.profile,
+    region: m.azure.region,
+    addressSpace: m.azure.addressSpace,
+    joinedAt: m.joinedAt,
+    founder: m.founder,
+  };
+}
+
+function votesView(votes: Vote[]): Record<string, unknown>[] {
+  return votes
+    .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))
+    .map((v) => ({ voter: v.voter, decision: v.decision, reason: v.reason, at: v.at }));
+}
+
+/** The live tally: recorded on close, otherwise counted from the vote rows of members still eligible. */
+export function liveTally(b: MembershipRequest | Proposal, votes: Vote[], activeIds: Set<string>): Tally {
+  if (b.tally && b.phase !== 'voting') return b.tally;
+  const eligible = b.eligible.filter((id) => activeIds.has(id));
+  const allowed = new Set(eligible);
+  const approve = votes.filter((v) => allowed.has(v.voter) && v.decision === 'approve').length;
+  const reject = votes.filter((v) => allowed.has(v.voter) && v.decision === 'reject').length;
+  return evaluate(b.policy, eligible.length, approve, reject).tally;
+}
+
+export function requestView(
+  r: MembershipRequest,
+  votes: Vote[],
+  activeIds: Set<string>,
+  statusUrl?: string,
+): Record<string, unknown> {
+  return {
+    id: r.id,
+    applicant: {
+      id: r.applicant.id,
+      legalName: r.applicant.legalName,
+      azure: { region: r.applicant.azure.region, addressSpace: r.applicant.azure.addressSpace },
+      profile: r.applicant.profile,
+    },
+    applicantKeyThumbprint: r.keyThumbprint,
+    phase: r.phase,
+    tally: liveTally(r, votes, activeIds),
+    deadline: r.deadline,
+    openedAt: r.openedAt,
+    decidedAt: r.decidedAt ?? null,
+    outcome: r.outcome ?? null,
+    votes: votesView(votes),
+    steps: r.steps,
+    ...(statusUrl ? { statusUrl } : {}),
+  };
+}
+
+export function proposalView(p: Proposal, votes: Vote[], activeIds: Set<string>): Record<string, unknown> {
+  return {
+    id: p.id,
+    action: p.action,
+    subject: p.subject,
+    proposer: p.proposer,
+    reason: p.reason,
+    ...(p.newKey ? { newKey: p.newKey } : {}),
+    phase: p.phase,
+    tally: liveTally(p, votes, activeIds),
+    deadline: p.deadline,
+    openedAt: p.openedAt,
+    decidedAt: p.decidedAt ?? null,
+    outcome: p.outcome ?? null,
+    votes: votesView(votes),
+  };
+}

@@ -1,0 +1,278 @@
+import * as df from 'durable-functions';
+import type { InvocationContext } from '@azure/functions';
+import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
+import {
+  countVotes,
+  PROPOSAL_TRANSITIONS,
+  type Ballot,
+  type MembershipRequest,
+  type Outcome,
+  type Phase,
+  type Proposal,
+} from '../core/membership';
+import { evaluate, type Tally } from '../core/policy';
+import { getAudit, getRegistry } from '../functions/edge/services';
+import { nowMs } from '../runtime/clock';
+
+/**
+ * One ballot: a membership request or a proposal. Votes are recorded at the door (one row per voter);
+ * the orchestration is nudged by a `nudge` event, re-counts through an activity (the vote rows stay the
+ * one source of truth), decides as soon as the outcome is certain, and otherwise expires at the
+ * deadline, a durable timer. Instance id = request or proposal id. Versioned: a change to the yield
+ * sequence gets a new name, so ballots in flight (up to 90 days) finish on this code.
+ */
+export const BALLOT_ORCHESTRATOR = 'ballotV1';
+export const OPEN_BALLOT = 'ballotOpenV1';
+export const TALLY_BALLOT = 'ballotTallyV1';
+export const CLOSE_BALLOT = 'ballotCloseV1';
+/** Raised by the vote door after a vote row is written, and when eligibility changes. */
+export const NUDGE_EVENT = 'nudge';
+/** Raised by a signed withdrawal. */
+export const WITHDRAW_EVENT = 'withdraw';
+
+export interface BallotRef {
+  kind: 'request' | 'proposal';
+  id: string;
+}
+
+export interface BallotState {
+  phase: string;
+  tally: Tally;
+  deadline: string;
+  outcome?: Outcome;
+}
+
+// ---------------------------------------------------------------- orchestrator
+
+const retry = new df.RetryOptions(2000, 5);
+retry.backoffCoefficient = 2;
+
+const ballot: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const ref = context.df.getInput<BallotRef>();
+  let state: BallotState = yield context.df.callActivityWithRetry(OPEN_BALLOT, retry, ref);
+  const deadline = context.df.createTimer(new Date(state.deadline));
+  let outcome = state.outcome;
+  while (!outcome) {
+    context.df.setCustomStatus({ phase: 'voting', tally: state.tally, deadline: state.deadline });
+    const nudge = context.df.waitForExternalEvent(NUDGE_EVENT);
+    const withdraw = context.df.waitForExternalEvent(WITHDRAW_EVENT);
+    const winner = yield context.df.Task.any([nudge, withdraw, deadline]);
+    if (winner === deadline) outcome = 'expired';
+    else if (winner === withdraw) outcome = 'withdrawn';
+    else {
+      state = yield context.df.callActivityWithRetry(TALLY_BALLOT, retry, ref);
+      outcome = state.outcome;
+    }
+  }
+  if (!deadline.isCompleted) deadline.cancel();
+  const closed: BallotState = yield context.df.callActivityWithRetry(CLOSE_BALLOT, retry, {
+    ...ref,
+    outcome,
+  });
+  context.df.setCustomStatus({ phase: closed.phase, tally: closed.tally, deadline: closed.deadline });
+  return closed;
+};
+
+// ---------------------------------------------------------------- activities
+
+async function load(ref: BallotRef): Promise<MembershipRequest | Proposal> {
+  const registry = await getRegistry();
+  const found =
+    ref.kind === 'request' ? await registry.getRequest(ref.id) : await registry.getProposal(ref.id);
+  if (!found) throw new Error(`${ref.kind} ${ref.id} is not in the registry.`);
+  return found;
+}
+
+/** Counts the votes of those still eligible: eligible when the ballot opened and ACTIVE now. */
+export async function currentTally(
+  b: Ballot,
+): Promise<{ tally: Tally; outcome?: 'approved' | 'rejected'; eligibleNow: string[] }> {
+  const registry = await getRegistry();
+  const [votes, members] = await Promise.all([registry.votesOn(b.id), registry.allMembers()]);
+  const active = new Set(members.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
+  const eligibleNow = b.eligible.filter((id) => active.has(id));
+  const { approve, reject } = countVotes(votes, eligibleNow);
+  const result = evaluate(b.policy, eligibleNow.length, approve, reject);
+  return { tally: result.tally, outcome: result.outcome, eligibleNow };
+}
+
+function stateOf(b: MembershipRequest | Proposal, tally: Tally, outcome?: Outcome): BallotState {
+  return { phase: b.phase, tally, deadline: b.deadline, outcome };
+}
+
+export async function openBallot(ref: BallotRef): Promise<BallotState> {
+  const b = await load(ref);
+  const registry = await getRegistry();
+  const record = b as (MembershipRequest | Proposal) & { audited?: boolean };
+  if (!record.audited) {
+    const audit = await getAudit();
+    const at = () => new Date(nowMs());
+    if (b.kind === 'request') {
+      await audit.append(
+        {
+          kind: 'request.received',
+          subject: b.id,
+          actor: `applicant:${b.applicant.id}`,
+          jws: b.jws,
+          data: { requestId: b.id, applicantId: b.applicant.id, keyThumbprint: b.keyThumbprint },
+        },
+        at,
+      );
+      await registry.updateRequest(b.id, (r) => ({ ...r, audited: true }) as MembershipRequest);
+    } else {
+      await audit.append(
+        {
+          kind: 'proposal.opened',
+          subject: b.id,
+          actor: b.proposer,
+          jws: b.jws,
+          data: { proposalId: b.id, action: b.action, subject: b.subject },
+        },
+        at,
+      );
+      await registry.updateProposal(b.id, (p) => ({ ...p, audited: true }) as Proposal);
+    }
+  }
+  const { tally, outcome } = await currentTally(b);
+  return stateOf(b, tally, b.phase === 'voting' ? outcome : (b.outcome ?? outcome));
+}
+
+export async function tallyBallot(ref: BallotRef): Promise<BallotState> {
+  const b = await load(ref);
+  const { tally, outcome } = await currentTally(b);
+  return stateOf(b, tally, outcome);
+}
+
+const PHASE_OF: Record<Outcome, Phase> = {
+  approved: 'approved',
+  rejected: 'rejected',
+  expired: 'expired',
+  withdrawn: 'withdrawn',
+};
+
+export async function closeBallot(
+  input: BallotRef & { outcome: Outcome },
+  context: InvocationContext,
+): Promise<BallotState> {
+  const registry = await getRegistry();
+  const audit = await getAudit();
+  const at = () => new Date(nowMs());
+  const b = await load(input);
+  // Votes accepted at the door until the phase changed count in the final tally; by the policies'
+  // monotonicity they cannot change a decided outcome.
+  const { tally } = await currentTally(b);
+  const decidedAt = new Date(nowMs()).toISOString();
+  let closed: MembershipRequest | Proposal | undefined;
+  let firstClose = false;
+  if (b.kind === 'request') {
+    closed = await registry.updateRequest(b.id, (r) => {
+      if (r.phase !== 'voting') return undefined;
+      firstClose = true;
+      return { ...r, phase: PHASE_OF[input.outcome], outcome: input.outcome, decidedAt, tally };
+    });
+    if (firstClose && input.outcome !== 'approved') {
+      const r = closed as MembershipRequest;
+      await Promise.all([
+        registry.release('id', r.applicant.id, r.id),
+        registry.release('name', r.applicant.legalName.toLowerCase(), r.id),
+        registry.release('key', r.keyThumbprint, r.id),
+      ]);
+    }
+  } else {
+    closed = await registry.updateProposal(b.id, (p) => {
+      if (p.phase !== 'voting') return undefined;
+      firstClose = true;
+      return {
+        ...p,
+        phase: input.outcome === 'withdrawn' ? 'rejected' : (PHASE_OF[input.outcome] as Proposal['phase']),
+        outcome: input.outcome,
+        decidedAt,
+        tally,
+      };
+    });
+  }
+  if (!closed) throw new Error(`${input.kind} ${input.id} vanished while closing.`);
+  const record = closed as (MembershipRequest | Proposal) & { decisionAudited?: boolean };
+  if (!record.decisionAudited) {
+    await audit.append(
+      b.kind === 'request'
+        ? {
+            kind: 'request.decided',
+            subject: b.id,
+            actor: 'platform',
+            data: { requestId: b.id, outcome: record.outcome, tally: record.tally },
+          }
+        : {
+            kind: 'proposal.decided',
+            subject: b.id,
+            actor: 'platform',
+            data: { proposalId: b.id, outcome: record.outcome, tally: record.tally },
+          },
+      at,
+    );
+    if (b.kind === 'proposal' && record.outcome === 'approved')
+      await applyProposal(record as Proposal, context);
+    if (b.kind === 'request')
+      await registry.updateRequest(b.id, (r) => ({ ...r, decisionAudited: true }) as MembershipRequest);
+    else await registry.updateProposal(b.id, (p) => ({ ...p, decisionAudited: true }) as Proposal);
+  }
+  return stateOf(record, record.tally ?? tally, record.outcome);
+}
+
+/** Carries out an approved proposal on its subject, audits it, and nudges ballots whose electorate changed. */
+async function applyProposal(p: Proposal, context: InvocationContext): Promise<void> {
+  const registry = await getRegistry();
+  const audit = await getAudit();
+  const at = () => new Date(nowMs());
+  const member = await registry.getMember(p.subject);
+  if (!member) return;
+  if (p.action === 'replace-key' && p.newKey) {
+    const { keyThumbprint } = await import('../core/signed');
+    const thumb = await keyThumbprint(p.newKey);
+    if (member.keyThumbprint === thumb) return;
+    await registry.replaceMemberKey(member.id, p.newKey, thumb);
+    await audit.append(
+      {
+        kind: 'member.key-replaced',
+        subject: member.id,
+        actor: 'platform',
+        data: { memberId: member.id, newKey: p.newKey, cause: `proposal ${p.id}` },
+      },
+      at,
+    );
+    return;
+  }
+  const move = PROPOSAL_TRANSITIONS[p.action];
+  if (!move.to || member.status === move.to || !move.from.includes(member.status)) return;
+  const from = member.status;
+  await registry.setMemberStatus(member.id, move.from, move.to);
+  await audit.append(
+    {
+      kind: 'member.status-changed',
+      subject: member.id,
+      actor: 'platform',
+      data: { memberId: member.id, from, to: move.to, cause: `proposal ${p.id}` },
+    },
+    at,
+  );
+  // Eligibility changed: every open ballot re-counts.
+  const client = df.getClient(context);
+  const open = [
+    ...(await registry.openRequests()).filter((r) => r.phase === 'voting'),
+    ...(await registry.openProposals()),
+  ];
+  await Promise.all(
+    open.map((o) =>
+      client.raiseEvent(o.id, NUDGE_EVENT, { reason: `${member.id} is ${move.to}` }).catch(() => undefined),
+    ),
+  );
+}
+
+df.app.orchestration(BALLOT_ORCHESTRATOR, ballot);
+df.app.activity(OPEN_BALLOT, { handler: (input: BallotRef) => openBallot(input) });
+df.app.activity(TALLY_BALLOT, { handler: (input: BallotRef) => tallyBallot(input) });
+df.app.activity(CLOSE_BALLOT, {
+  extraInputs: [df.input.durableClient()],
+  handler: (input: BallotRef & { outcome: Outcome }, context: InvocationContext) =>
+    closeBallot(input, context),
+});
