@@ -1,6 +1,6 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { CLI, startCli } from '../../test/cli';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { FIXTURES, json, REPO_ROOT } from '../../test/http';
@@ -40,6 +40,12 @@ describe('npm start (the local host CLI)', () => {
         },
       });
       expect(existsSync(join(dataDir, 'azurite'))).toBe(true);
+      // Without TRUSTNET_CONSORTIUM_FILE, a sample consortium of three founders with their keys.
+      expect(out()).toContain('Consortium: TrustNet Local (sample, local use only)');
+      const keyFile = join(dataDir, 'consortium', 'keys', 'bank-a.private.jwk.json');
+      expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+      const members = await json(await fetch(`${url}/api/members`));
+      expect(members.items.map((m: { id: string; status: string }) => `${m.id}:${m.status}`)).toEqual(['bank-a:ACTIVE', 'bank-b:ACTIVE', 'bank-c:ACTIVE']);
       expect(await portOpen(tablePort)).toBe(true);
       const t0 = Date.now();
       child.kill('SIGTERM');
