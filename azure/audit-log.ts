@@ -223,6 +223,9 @@ function pause(attempt: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(5 * attempt, 50)));
 }
 
+/** Entries per entity-group transaction (Azure allows 100 operations and 4 MiB; entries can be large). */
+const MAX_BATCH = 25;
+
 export class AuditLog {
   private ready: Promise<void> | undefined;
   private readonly maxAttempts: number;
@@ -234,28 +237,78 @@ export class AuditLog {
     this.maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
   }
 
-  /** Seals the draft as the next entry (time from `clock`) and stores it; returns the stored entry. */
-  async append(draft: Omit<AuditDraft, 'at'>, clock: () => Date): Promise<AuditEntry> {
+  readonly #queue: {
+    draft: Omit<AuditDraft, 'at'>;
+    clock: () => Date;
+    done: (e: unknown, entry?: AuditEntry) => void;
+  }[] = [];
+  #flushing = false;
+
+  /**
+   * Seals the draft as the next entry (time from `clock`) and stores it; returns the stored entry.
+   * Appends from this process that arrive while a write is in flight are written together, in one
+   * entity-group transaction (group commit), so concurrent votes do not queue on the head one by one.
+   */
+  append(draft: Omit<AuditDraft, 'at'>, clock: () => Date): Promise<AuditEntry> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ draft, clock, done: (e, entry) => (e ? reject(e) : resolve(entry!)) });
+      if (!this.#flushing) void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#queue.length) {
+        const batch = this.#queue.splice(0, MAX_BATCH);
+        try {
+          const entries = await this.#appendBatch(batch);
+          batch.forEach((b, i) => b.done(undefined, entries[i]));
+        } catch (e) {
+          batch.forEach((b) => b.done(e));
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #appendBatch(batch: { draft: Omit<AuditDraft, 'at'>; clock: () => Date }[]): Promise<AuditEntry[]> {
     await this.ensureTable();
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       if (attempt > 0) await pause(attempt);
       const head = await this.readHead();
-      const entry = seal({ ...draft, at: clock().toISOString() }, head);
-      const dataText = asciiJson(entry.data);
-      checkSize(entry, dataText);
+      const entries: AuditEntry[] = [];
+      const rows: TableEntity<Record<string, unknown>>[] = [];
+      let previous: { seq: number; hash: string } | undefined = head;
+      for (const { draft, clock } of batch) {
+        const entry = seal({ ...draft, at: clock().toISOString() }, previous);
+        const dataText = asciiJson(entry.data);
+        checkSize(entry, dataText);
+        entries.push(entry);
+        rows.push(toRow(entry, dataText));
+        previous = entry;
+      }
       try {
-        await this.client.createEntity(toRow(entry, dataText));
+        if (rows.length === 1) await this.client.createEntity(rows[0]!);
+        else await this.client.submitTransaction(rows.map((r) => ['create', r]));
       } catch (e) {
-        if (statusOf(e) !== 409) throw storageError(`write audit entry ${entry.seq}`, e);
-        const taken = await this.readRow(entry.seq);
+        if (statusOf(e) !== 409) throw storageError(`write audit entries from ${entries[0]!.seq}`, e);
+        const taken = await this.readRow(entries[0]!.seq);
         if (taken) await this.moveHead(head, taken);
-        // The SDK retries a create whose answer was lost; the row it then finds taken may be this very entry.
-        if (taken?.hash === entry.hash) return taken;
-        // Another writer took this seq: the head now reaches its row, so the next attempt tries the seq after.
+        // The SDK retries a create whose answer was lost; the rows it then finds taken may be these very entries.
+        if (taken?.hash === entries[0]!.hash) {
+          const last = await this.readRow(entries.at(-1)!.seq);
+          if (last?.hash === entries.at(-1)!.hash) {
+            await this.moveHead(head, last);
+            return entries;
+          }
+        }
+        // Another writer took this seq: the head now reaches its row, so the next attempt starts after it.
         continue;
       }
-      await this.moveHead(head, entry);
-      return entry;
+      await this.moveHead(head, entries.at(-1)!);
+      return entries;
     }
     throw new AuditError(
       'AUDIT.CONTENDED',
@@ -330,9 +383,9 @@ export class AuditLog {
     }
   }
 
-  /** Moves the head from the version read (`from`) to `to`, the entry right after it; losing is fine. */
+  /** Moves the head from the version read (`from`) forward to `to`, a row that exists; losing is fine. */
   private async moveHead(from: Head | undefined, to: AuditEntry): Promise<void> {
-    if ((from ? from.seq + 1 : 0) !== to.seq) return;
+    if (from && to.seq <= from.seq) return;
     const row = { partitionKey: HEAD_PK, rowKey: HEAD_RK, Seq: to.seq, Hash: to.hash };
     try {
       if (from) await this.client.updateEntity(row, 'Replace', { etag: from.etag });

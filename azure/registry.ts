@@ -281,6 +281,7 @@ export class Registry {
       await this.votes.createEntity({
         partitionKey: vote.subjectId,
         rowKey: vote.voter,
+        Decision: vote.decision,
         ...packJson('Body', vote),
       });
       return 'created';
@@ -300,6 +301,34 @@ export class Registry {
 
   votesOn(subjectId: string): Promise<Vote[]> {
     return listAll(this.votes, subjectId, (r) => body<Vote>(r));
+  }
+
+  /** Voter and decision of votes written at or after `since` (storage time), without their bodies. */
+  async decisionsSince(
+    subjectId: string,
+    since?: Date,
+  ): Promise<{ voter: string; decision: Vote['decision']; timestamp: string }[]> {
+    const out: { voter: string; decision: Vote['decision']; timestamp: string }[] = [];
+    const filter = [
+      `PartitionKey eq '${subjectId.replace(/'/g, "''")}'`,
+      since ? `Timestamp ge datetime'${since.toISOString()}'` : undefined,
+    ]
+      .filter(Boolean)
+      .join(' and ');
+    try {
+      for await (const row of this.votes.listEntities<Record<string, unknown>>({
+        queryOptions: { filter, select: ['RowKey', 'Decision', 'Timestamp'] },
+      })) {
+        out.push({
+          voter: String(row.rowKey),
+          decision: row['Decision'] as Vote['decision'],
+          timestamp: String(row['timestamp'] ?? row['Timestamp'] ?? ''),
+        });
+      }
+    } catch (e) {
+      wrapStorage(`list votes on ${subjectId}`, e);
+    }
+    return out;
   }
 
   // ----- reservations -----

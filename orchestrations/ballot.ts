@@ -179,6 +179,21 @@ export async function closeBallot(
       ]);
     }
   } else {
+    // The proposal's effect lands before its phase changes, so whoever sees "approved" sees the effect.
+    const p = b as Proposal & { decisionAudited?: boolean };
+    if (p.phase === 'voting' && !p.decisionAudited) {
+      await audit.append(
+        {
+          kind: 'proposal.decided',
+          subject: p.id,
+          actor: 'platform',
+          data: { proposalId: p.id, outcome: input.outcome, tally },
+        },
+        at,
+      );
+      if (input.outcome === 'approved') await applyProposal({ ...p, outcome: input.outcome, tally }, context);
+      await registry.updateProposal(p.id, (x) => ({ ...x, decisionAudited: true }) as Proposal);
+    }
     closed = await registry.updateProposal(b.id, (p) => {
       if (p.phase !== 'voting') return undefined;
       firstClose = true;
@@ -210,11 +225,7 @@ export async function closeBallot(
           },
       at,
     );
-    if (b.kind === 'proposal' && record.outcome === 'approved')
-      await applyProposal(record as Proposal, context);
-    if (b.kind === 'request')
-      await registry.updateRequest(b.id, (r) => ({ ...r, decisionAudited: true }) as MembershipRequest);
-    else await registry.updateProposal(b.id, (p) => ({ ...p, decisionAudited: true }) as Proposal);
+    await registry.updateRequest(b.id, (r) => ({ ...r, decisionAudited: true }) as MembershipRequest);
   }
   return stateOf(record, record.tally ?? tally, record.outcome);
 }

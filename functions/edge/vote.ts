@@ -7,7 +7,8 @@ import { NUDGE_EVENT } from '../../orchestrations/ballot';
 import { badRequest, conflict, forbidden, json, notFound } from './http';
 import { getAudit, getConsortium, getRegistry } from './services';
 import { checkPayload, readJws } from './signed';
-import { liveTally } from './views';
+import { evaluate } from '../../core/policy';
+import { decisionsOn, recentMembers } from './tally';
 
 /**
  * The vote door, shared by membership requests and proposals: checks run in the contract's order
@@ -91,9 +92,20 @@ export async function castVote(
     },
     () => new Date(nowMs()),
   );
-  await df.getClient(context).raiseEvent(id, NUDGE_EVENT, { voter: voter.id });
 
-  const [votes, members] = await Promise.all([registry.votesOn(id), registry.allMembers()]);
+  // The door's own count answers the voter and decides whether the orchestration needs waking: once
+  // the outcome is certain. Of concurrent doors, the one that reads last sees every vote before it.
+  const [byVoter, members] = await Promise.all([decisionsOn(registry, id), recentMembers(registry)]);
   const active = new Set(members.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
-  return json(202, { id, voter: voter.id, decision, tally: liveTally(now, votes, active) });
+  const eligible = now.eligible.filter((v) => active.has(v) || v === voter.id);
+  let approve = 0;
+  let reject = 0;
+  for (const v of eligible) {
+    const d = byVoter.get(v);
+    if (d === 'approve') approve++;
+    else if (d === 'reject') reject++;
+  }
+  const { tally, outcome } = evaluate(now.policy, eligible.length, approve, reject);
+  if (outcome) await df.getClient(context).raiseEvent(id, NUDGE_EVENT, { voter: voter.id });
+  return json(202, { id, voter: voter.id, decision, tally });
 }

@@ -1,0 +1,111 @@
+import { clean } from './errors';
+
+/** Text views of the API's answers. Everything the server sends is cleaned of control characters. */
+
+export interface Tally {
+  approve: number;
+  reject: number;
+  eligible: number;
+  required: number;
+}
+
+export interface BallotView {
+  id: string;
+  phase: string;
+  tally?: Tally;
+  deadline?: string;
+  decidedAt?: string | null;
+  outcome?: string | null;
+  votes?: { voter: string; decision: string; reason?: string; at?: string }[];
+  // Membership requests
+  applicant?: {
+    id?: string;
+    legalName?: string;
+    profile?: string;
+    azure?: { region?: string; addressSpace?: string };
+  };
+  steps?: { name: string; state: string; error?: { code?: string; message?: string } }[];
+  // Proposals
+  action?: string;
+  subject?: string;
+  proposer?: string;
+  reason?: string;
+}
+
+export interface MemberView {
+  id: string;
+  legalName?: string;
+  status?: string;
+  region?: string;
+  keyThumbprint?: string;
+}
+
+/** Phases in which a ballot has ended for good without approval. */
+export const FAILED_PHASES = new Set(['rejected', 'expired', 'withdrawn', 'failed']);
+
+/** `2/3 approve, 0 reject, 2 required` */
+export function tallyText(t: Tally | undefined): string {
+  if (!t) return 'no tally';
+  return `${clean(t.approve)}/${clean(t.eligible)} approve, ${clean(t.reject)} reject, ${clean(t.required)} required`;
+}
+
+function field(label: string, value: string): string {
+  return `${`${label}:`.padEnd(10)}${value}`;
+}
+
+export function statusLines(b: BallotView, kind: 'request' | 'proposal'): string[] {
+  const lines: string[] = [];
+  if (kind === 'request') {
+    const a = b.applicant ?? {};
+    const where = [a.profile, a.azure?.region, a.azure?.addressSpace].filter(Boolean).map(clean).join(', ');
+    lines.push(
+      `Membership request ${clean(b.id)}: ${clean(a.id ?? '?')} (${clean(a.legalName ?? '?')})${where ? `, ${where}` : ''}`,
+    );
+  } else {
+    lines.push(
+      `Proposal ${clean(b.id)}: ${clean(b.action ?? '?')} ${clean(b.subject ?? '?')}, proposed by ${clean(b.proposer ?? '?')}` +
+        (b.reason ? ` (${clean(b.reason)})` : ''),
+    );
+  }
+  lines.push(field('phase', clean(b.phase)), field('tally', tallyText(b.tally)));
+  if (b.deadline) lines.push(field('deadline', clean(b.deadline)));
+  if (b.decidedAt)
+    lines.push(field('decided', `${clean(b.decidedAt)}${b.outcome ? ` (${clean(b.outcome)})` : ''}`));
+  const votes = b.votes ?? [];
+  if (!votes.length) lines.push(field('votes', 'none yet'));
+  else {
+    lines.push('votes:');
+    const width = Math.max(...votes.map((v) => clean(v.voter).length));
+    for (const v of votes)
+      lines.push(
+        `  ${clean(v.voter).padEnd(width)}  ${clean(v.decision).padEnd(7)}  ${clean(v.at ?? '')}  ${clean(v.reason ?? '')}`.trimEnd(),
+      );
+  }
+  if (b.steps?.length) {
+    lines.push('steps:');
+    for (const s of b.steps)
+      lines.push(
+        `  ${clean(s.name)}: ${clean(s.state)}${s.error ? ` (${clean(s.error.code ?? '')} ${clean(s.error.message ?? '')})` : ''}`,
+      );
+  }
+  return lines;
+}
+
+/** One line for `status --watch` when stdout is not a terminal. */
+export function watchLine(b: BallotView): string {
+  return `${clean(b.phase)}: ${tallyText(b.tally)}`;
+}
+
+export function membersTable(members: MemberView[]): string[] {
+  const header = ['ID', 'STATUS', 'LEGAL NAME', 'REGION', 'KEY THUMBPRINT'];
+  const rows = members.map((m) =>
+    [m.id, m.status, m.legalName, m.region, m.keyThumbprint].map((v) => clean(v ?? '')),
+  );
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows].map((r) =>
+    r
+      .map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
