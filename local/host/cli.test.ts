@@ -45,7 +45,11 @@ describe('npm start (the local host CLI)', () => {
       const keyFile = join(dataDir, 'consortium', 'keys', 'bank-a.private.jwk.json');
       expect(statSync(keyFile).mode & 0o777).toBe(0o600);
       const members = await json(await fetch(`${url}/api/members`));
-      expect(members.items.map((m: { id: string; status: string }) => `${m.id}:${m.status}`)).toEqual(['bank-a:ACTIVE', 'bank-b:ACTIVE', 'bank-c:ACTIVE']);
+      expect(members.items.map((m: { id: string; status: string }) => `${m.id}:${m.status}`)).toEqual([
+        'bank-a:ACTIVE',
+        'bank-b:ACTIVE',
+        'bank-c:ACTIVE',
+      ]);
       expect(await portOpen(tablePort)).toBe(true);
       const t0 = Date.now();
       child.kill('SIGTERM');
