@@ -273,14 +273,30 @@ export class AuditLog {
     }
   }
 
+  #tail: { seq: number; hash: string } | undefined;
+  #headMoves: Promise<void> = Promise.resolve();
+
+  /** The rows are the commit point; the head (a hint for other writers) follows in the background. */
+  #advanceHeadLater(to: AuditEntry): void {
+    this.#headMoves = this.#headMoves
+      .then(async () => {
+        const head = await this.readHead();
+        if (!head || head.seq < to.seq) await this.moveHead(head, to);
+      })
+      .catch(() => undefined);
+  }
+
   async #appendBatch(batch: { draft: Omit<AuditDraft, 'at'>; clock: () => Date }[]): Promise<AuditEntry[]> {
     await this.ensureTable();
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       if (attempt > 0) await pause(attempt);
-      const head = await this.readHead();
+      // This process's own last entry saves reading the head; if another writer got there first, the
+      // create below meets its row (409) and the next attempt reads the head.
+      const cached = attempt === 0 ? this.#tail : undefined;
+      const head = cached ? undefined : await this.readHead();
       const entries: AuditEntry[] = [];
       const rows: TableEntity<Record<string, unknown>>[] = [];
-      let previous: { seq: number; hash: string } | undefined = head;
+      let previous: { seq: number; hash: string } | undefined = cached ?? head;
       for (const { draft, clock } of batch) {
         const entry = seal({ ...draft, at: clock().toISOString() }, previous);
         const dataText = asciiJson(entry.data);
@@ -294,6 +310,10 @@ export class AuditLog {
         else await this.client.submitTransaction(rows.map((r) => ['create', r]));
       } catch (e) {
         if (statusOf(e) !== 409) throw storageError(`write audit entries from ${entries[0]!.seq}`, e);
+        if (cached) {
+          this.#tail = undefined;
+          continue;
+        }
         const taken = await this.readRow(entries[0]!.seq);
         if (taken) await this.moveHead(head, taken);
         // The SDK retries a create whose answer was lost; the rows it then finds taken may be these very entries.
@@ -307,7 +327,10 @@ export class AuditLog {
         // Another writer took this seq: the head now reaches its row, so the next attempt starts after it.
         continue;
       }
-      await this.moveHead(head, entries.at(-1)!);
+      const last = entries.at(-1)!;
+      this.#tail = { seq: last.seq, hash: last.hash };
+      if (cached) this.#advanceHeadLater(last);
+      else await this.moveHead(head, last);
       return entries;
     }
     throw new AuditError(

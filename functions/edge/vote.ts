@@ -1,7 +1,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { verifyJws } from '../../core/signed';
-import type { Decision, MembershipRequest, Proposal } from '../../core/membership';
+import type { Decision, Member, MembershipRequest, Proposal } from '../../core/membership';
 import { nowMs } from '../../runtime/clock';
 import { NUDGE_EVENT } from '../../orchestrations/ballot';
 import { badRequest, conflict, forbidden, json, notFound } from './http';
@@ -22,12 +22,13 @@ export async function castVote(
 ): Promise<HttpResponseInit> {
   const parsed = await readJws(request, 'kid');
   const registry = await getRegistry();
-  const voter = await registry.getMember(parsed.kid!);
-  if (voter) await verifyJws(parsed, voter.governanceKey);
-
   const id = request.params['id'] ?? '';
-  const ballot: MembershipRequest | Proposal | undefined =
-    kind === 'request' ? await registry.getRequest(id) : await registry.getProposal(id);
+  // Both reads at once: the answers are used in the contract's order below.
+  const [voter, ballot]: [Member | undefined, MembershipRequest | Proposal | undefined] = await Promise.all([
+    registry.getMember(parsed.kid!),
+    kind === 'request' ? registry.getRequest(id) : registry.getProposal(id),
+  ]);
+  if (voter) await verifyJws(parsed, voter.governanceKey);
   if (!ballot)
     throw notFound(
       kind === 'request' ? 'REQUEST.NOT_FOUND' : 'PROPOSAL.NOT_FOUND',
@@ -75,8 +76,13 @@ export async function castVote(
     jws: parsed.jws,
   });
   if (written === 'duplicate') throw conflict('VOTE.DUPLICATE', `${voter.id} has already voted on ${id}.`);
-  // The ballot may have closed while the row was written; such a vote does not stand.
-  const now = kind === 'request' ? await registry.getRequest(id) : await registry.getProposal(id);
+  // The ballot may have closed while the row was written; such a vote does not stand. The door's own
+  // count (below) is read at the same time: it is only used if the vote stands.
+  const [now, byVoter, members] = await Promise.all([
+    kind === 'request' ? registry.getRequest(id) : registry.getProposal(id),
+    decisionsOn(registry, id),
+    recentMembers(registry),
+  ]);
   if (!now || now.phase !== 'voting') {
     await registry.removeVote(id, voter.id);
     throw conflict('VOTE.CLOSED', `Voting on ${id} closed while the vote was being recorded.`);
@@ -95,7 +101,6 @@ export async function castVote(
 
   // The door's own count answers the voter and decides whether the orchestration needs waking: once
   // the outcome is certain. Of concurrent doors, the one that reads last sees every vote before it.
-  const [byVoter, members] = await Promise.all([decisionsOn(registry, id), recentMembers(registry)]);
   const active = new Set(members.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
   const eligible = now.eligible.filter((v) => active.has(v) || v === voter.id);
   let approve = 0;

@@ -1,0 +1,165 @@
+// npm run bench:votes — verified votes per second through the HTTP API, for ballots with 10, 100 and
+// 1,000 eligible voters: throughput, latency p50/p99, time from the deciding vote to the recorded
+// decision, and durable history events per vote.
+const { randomUUID } = require('node:crypto');
+const { mkdirSync, writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+const root = join(__dirname, '..');
+const { startAzurite } = require(join(root, 'dist/local/host/azurite'));
+const { startHost } = require(join(root, 'dist/local/host/host'));
+
+async function keys(n) {
+  const { generateKeyPair, exportJWK } = await import('jose');
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    out.push({ id: `bank-${String(i).padStart(4, '0')}`, privateKey, publicJwk: await exportJWK(publicKey) });
+  }
+  return out;
+}
+
+async function sign(payload, key, header) {
+  const { CompactSign } = await import('jose');
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+    .setProtectedHeader({ alg: 'ES256', ...header })
+    .sign(key);
+}
+
+async function run(n, concurrency) {
+  const banks = await keys(n);
+  const config = {
+    name: 'Bench Consortium',
+    // Unanimous: every vote counts and the last one decides.
+    policy: { kind: 'unanimous' },
+    votingWindow: 'P7D',
+    members: banks.map((b, i) => ({
+      id: b.id,
+      legalName: `O=Bench Bank ${i}, L=London, C=GB`,
+      governanceKey: b.publicJwk,
+      contacts: { email: [`ops@${b.id}.example`] },
+      azure: {
+        tenantId: randomUUID(),
+        subscriptionId: randomUUID(),
+        resourceGroup: `rg-${b.id}`,
+        region: 'uksouth',
+        addressSpace: `10.${1 + Math.floor(i / 256)}.${i % 256}.0/24`,
+      },
+      profile: 'Small',
+    })),
+  };
+  const dir = join(root, '.trustnet', 'bench');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `consortium-${n}.json`);
+  writeFileSync(file, JSON.stringify(config));
+  process.env.TRUSTNET_CONSORTIUM_FILE = file;
+  process.env.TRUSTNET_TASK_HUB = `Bench${n}x${Date.now()}`;
+  const host = await startHost({ appDir: root, port: 0, loadLocalSettings: false, logger: () => {} });
+  try {
+    const applicant = (await keys(1))[0];
+    const requestId = randomUUID();
+    const now = new Date(host.clock.now()).toISOString();
+    const payload = {
+      consortium: config.name,
+      requestId,
+      applicant: {
+        id: 'bench-applicant',
+        legalName: 'O=Bench Applicant, L=Paris, C=FR',
+        contacts: { email: ['ops@applicant.example'] },
+        azure: {
+          tenantId: randomUUID(),
+          subscriptionId: randomUUID(),
+          resourceGroup: 'rg-a',
+          region: 'uksouth',
+          addressSpace: '172.16.0.0/16',
+        },
+        profile: 'Small',
+      },
+      issuedAt: now,
+    };
+    const res = await fetch(`${host.url}/api/membership-requests`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/jose' },
+      body: await sign(payload, applicant.privateKey, { jwk: applicant.publicJwk }),
+    });
+    if (res.status !== 202) throw new Error(`request answered ${res.status}: ${await res.text()}`);
+    await new Promise((r) => setTimeout(r, 300));
+    const before = host.durable.eventsWritten;
+    // Votes are signed beforehand: the benchmark measures the platform, not the voters' laptops.
+    const votes = [];
+    for (const b of banks) {
+      votes.push(
+        await sign(
+          {
+            consortium: config.name,
+            requestId,
+            voter: b.id,
+            decision: 'approve',
+            reason: 'benchmark',
+            issuedAt: new Date(host.clock.now()).toISOString(),
+          },
+          b.privateKey,
+          { kid: b.id },
+        ),
+      );
+    }
+    const latencies = [];
+    let next = 0;
+    let lastAnswered = 0;
+    const t0 = performance.now();
+    const sender = async () => {
+      while (next < votes.length) {
+        const jws = votes[next++];
+        const s = performance.now();
+        const r = await fetch(`${host.url}/api/membership-requests/${requestId}/votes`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/jose' },
+          body: jws,
+        });
+        if (r.status !== 202) throw new Error(`vote answered ${r.status}: ${await r.text()}`);
+        await r.arrayBuffer();
+        lastAnswered = performance.now();
+        latencies.push(lastAnswered - s);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, sender));
+    const elapsed = (lastAnswered - t0) / 1000;
+    let decidedAt;
+    for (;;) {
+      const r = await host.durable.getState(requestId);
+      if (r && r.state.status === 'Completed') {
+        decidedAt = performance.now();
+        break;
+      }
+      await new Promise((res) => setTimeout(res, 2));
+    }
+    const view = await (await fetch(`${host.url}/api/membership-requests/${requestId}`)).json();
+    if (view.phase !== 'approved') throw new Error(`ended ${view.phase}`);
+    latencies.sort((a, b) => a - b);
+    const pct = (p) =>
+      latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(1);
+    const events = host.durable.eventsWritten - before;
+    console.log(
+      `${String(n).padStart(5)} voters: ${(n / elapsed).toFixed(0).padStart(5)} votes/s, p50 ${pct(50)} ms, p99 ${pct(99)} ms, deciding vote → decision ${(decidedAt - lastAnswered).toFixed(0)} ms, history events per vote ${(events / n).toFixed(2)}`,
+    );
+  } finally {
+    await host.stop();
+  }
+}
+
+async function main() {
+  const azurite = await startAzurite();
+  process.env.AzureWebJobsStorage = azurite.connectionString;
+  try {
+    console.log(
+      'verified votes over HTTP, 16 concurrent voters, unanimous policy (every vote counts; goal: 500 votes/s)',
+    );
+    for (const n of (process.env.BENCH_SIZES ?? '10,100,1000').split(',').map(Number))
+      await run(n, Number(process.env.BENCH_CONCURRENCY ?? 16));
+  } finally {
+    await azurite.stop();
+  }
+}
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
