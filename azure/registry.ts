@@ -276,18 +276,80 @@ export class Registry {
   // ----- votes -----
 
   /** Records a vote; one row per subject and voter, so a second vote by the same member is refused here. */
-  async addVote(vote: Vote): Promise<'created' | 'duplicate'> {
+  readonly #voteQueue = new Map<
+    string,
+    { vote: Vote; done: (r: 'created' | 'duplicate' | Error) => void }[]
+  >();
+  readonly #voteFlushing = new Set<string>();
+
+  /**
+   * Records a vote: one row per ballot and voter, so a second vote by the same member is refused here
+   * even under races. Votes on one ballot that arrive while a write is in flight go together in one
+   * transaction (group commit); if one of them is a duplicate the batch falls back to one write each.
+   */
+  addVote(vote: Vote): Promise<'created' | 'duplicate'> {
+    return new Promise((resolve, reject) => {
+      let queue = this.#voteQueue.get(vote.subjectId);
+      if (!queue) this.#voteQueue.set(vote.subjectId, (queue = []));
+      queue.push({ vote, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
+      if (!this.#voteFlushing.has(vote.subjectId)) void this.#flushVotes(vote.subjectId);
+    });
+  }
+
+  async #flushVotes(subjectId: string): Promise<void> {
+    this.#voteFlushing.add(subjectId);
     try {
-      await this.votes.createEntity({
-        partitionKey: vote.subjectId,
-        rowKey: vote.voter,
-        Decision: vote.decision,
-        ...packJson('Body', vote),
-      });
-      return 'created';
-    } catch (e) {
-      if (statusOf(e) === 409) return 'duplicate';
-      wrapStorage(`record vote on ${vote.subjectId}`, e);
+      for (;;) {
+        const queue = this.#voteQueue.get(subjectId);
+        if (!queue?.length) break;
+        // A voter may appear once per transaction; a second vote by the same voter waits for the next.
+        const batch: typeof queue = [];
+        const voters = new Set<string>();
+        for (let i = 0; i < queue.length && batch.length < 100;) {
+          if (voters.has(queue[i]!.vote.voter)) i++;
+          else {
+            voters.add(queue[i]!.vote.voter);
+            batch.push(...queue.splice(i, 1));
+          }
+        }
+        await this.#writeVotes(batch);
+      }
+    } finally {
+      this.#voteFlushing.delete(subjectId);
+      if (!this.#voteQueue.get(subjectId)?.length) this.#voteQueue.delete(subjectId);
+    }
+  }
+
+  async #writeVotes(
+    batch: { vote: Vote; done: (r: 'created' | 'duplicate' | Error) => void }[],
+  ): Promise<void> {
+    const row = (v: Vote) => ({
+      partitionKey: v.subjectId,
+      rowKey: v.voter,
+      Decision: v.decision,
+      ...packJson('Body', v),
+    });
+    const one = async (v: Vote): Promise<'created' | 'duplicate' | Error> => {
+      try {
+        await this.votes.createEntity(row(v));
+        return 'created';
+      } catch (e) {
+        if (statusOf(e) === 409) return 'duplicate';
+        try {
+          wrapStorage(`record vote on ${v.subjectId}`, e);
+        } catch (wrapped) {
+          return wrapped as Error;
+        }
+      }
+    };
+    if (batch.length === 1) return batch[0]!.done(await one(batch[0]!.vote));
+    try {
+      await this.votes.submitTransaction(batch.map((b) => ['create', row(b.vote)]));
+      batch.forEach((b) => b.done('created'));
+    } catch {
+      // A duplicate (409) or a failed batch: write each on its own to tell who voted twice.
+      const results = await Promise.all(batch.map((b) => one(b.vote)));
+      batch.forEach((b, i) => b.done(results[i]!));
     }
   }
 

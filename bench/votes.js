@@ -25,7 +25,17 @@ async function sign(payload, key, header) {
     .sign(key);
 }
 
-async function run(n, concurrency) {
+/** CPU seconds a process has used (user + system), from /proc. */
+function cpuSeconds(pid) {
+  try {
+    const fields = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+async function run(n, concurrency, storagePid) {
   const banks = await keys(n);
   const config = {
     name: 'Bench Consortium',
@@ -102,27 +112,20 @@ async function run(n, concurrency) {
         ),
       );
     }
-    const latencies = [];
-    let next = 0;
-    let lastAnswered = 0;
-    const t0 = performance.now();
-    const sender = async () => {
-      while (next < votes.length) {
-        const jws = votes[next++];
-        const s = performance.now();
-        const r = await fetch(`${host.url}/api/membership-requests/${requestId}/votes`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/jose' },
-          body: jws,
-        });
-        if (r.status !== 202) throw new Error(`vote answered ${r.status}: ${await r.text()}`);
-        await r.arrayBuffer();
-        lastAnswered = performance.now();
-        latencies.push(lastAnswered - s);
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, sender));
-    const elapsed = (lastAnswered - t0) / 1000;
+    const cpu0 = { host: cpuSeconds(process.pid), storage: cpuSeconds(storagePid) };
+    const { Worker } = require('node:worker_threads');
+    const result = await new Promise((resolve, reject) => {
+      const w = new Worker(join(__dirname, 'vote-sender.js'), {
+        workerData: { url: `${host.url}/api/membership-requests/${requestId}/votes`, votes, concurrency },
+      });
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    if (result.error) throw new Error(result.error);
+    const lastAnswered = performance.now();
+    const latencies = result.latencies;
+    const elapsed = result.elapsedMs / 1000;
+    const cpu = { host: cpuSeconds(process.pid) - cpu0.host, storage: cpuSeconds(storagePid) - cpu0.storage };
     let decidedAt;
     for (;;) {
       const r = await host.durable.getState(requestId);
@@ -139,7 +142,7 @@ async function run(n, concurrency) {
       latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(1);
     const events = host.durable.eventsWritten - before;
     console.log(
-      `${String(n).padStart(5)} voters: ${(n / elapsed).toFixed(0).padStart(5)} votes/s, p50 ${pct(50)} ms, p99 ${pct(99)} ms, deciding vote → decision ${(decidedAt - lastAnswered).toFixed(0)} ms, history events per vote ${(events / n).toFixed(2)}`,
+      `${String(n).padStart(5)} voters: ${(n / elapsed).toFixed(0).padStart(5)} votes/s, p50 ${pct(50)} ms, p99 ${pct(99)} ms, deciding vote → decision ${(decidedAt - lastAnswered).toFixed(0)} ms, history events per vote ${(events / n).toFixed(2)}; CPU busy: host ${((100 * cpu.host) / elapsed).toFixed(0)}%, storage ${((100 * cpu.storage) / elapsed).toFixed(0)}%`,
     );
   } finally {
     await host.stop();
@@ -154,7 +157,7 @@ async function main() {
       'verified votes over HTTP, 16 concurrent voters, unanimous policy (every vote counts; goal: 500 votes/s)',
     );
     for (const n of (process.env.BENCH_SIZES ?? '10,100,1000').split(',').map(Number))
-      await run(n, Number(process.env.BENCH_CONCURRENCY ?? 16));
+      await run(n, Number(process.env.BENCH_CONCURRENCY ?? 16), azurite.pid);
   } finally {
     await azurite.stop();
   }

@@ -1,5 +1,6 @@
 import type { Registry } from '../../azure/registry';
 import type { Decision, Member } from '../../core/membership';
+import { FreshReads } from '../../runtime/coalesce';
 
 /**
  * Caches that keep the vote door's work independent of the consortium's size: the decisions on each
@@ -10,32 +11,28 @@ import type { Decision, Member } from '../../core/membership';
 const OVERLAP_MS = 5000;
 const MEMBERS_TTL_MS = 1000;
 
-const decisions = new Map<
-  string,
-  { byVoter: Map<string, Decision>; watermark?: Date; refreshing?: Promise<void> }
->();
+const decisions = new Map<string, { byVoter: Map<string, Decision>; watermark?: Date }>();
 
-export async function decisionsOn(registry: Registry, subjectId: string): Promise<Map<string, Decision>> {
-  let entry = decisions.get(subjectId);
-  if (!entry) decisions.set(subjectId, (entry = { byVoter: new Map() }));
-  const e = entry;
-  // One refresh at a time per ballot; callers that arrive meanwhile share the next one.
-  const run = async () => {
-    const since = e.watermark ? new Date(e.watermark.getTime() - OVERLAP_MS) : undefined;
-    const rows = await registry.decisionsSince(subjectId, since);
-    for (const r of rows) {
-      e.byVoter.set(r.voter, r.decision);
-      const t = new Date(r.timestamp);
-      if (!Number.isNaN(t.getTime()) && (!e.watermark || t > e.watermark)) e.watermark = t;
-    }
-  };
-  const previous = e.refreshing ?? Promise.resolve();
-  const mine = previous.then(run, run);
-  e.refreshing = mine.finally(() => {
-    if (e.refreshing === mine) e.refreshing = undefined;
-  });
-  await mine;
+async function refresh(registry: Registry, subjectId: string): Promise<Map<string, Decision>> {
+  let e = decisions.get(subjectId);
+  if (!e) decisions.set(subjectId, (e = { byVoter: new Map() }));
+  const since = e.watermark ? new Date(e.watermark.getTime() - OVERLAP_MS) : undefined;
+  const rows = await registry.decisionsSince(subjectId, since);
+  for (const r of rows) {
+    e.byVoter.set(r.voter, r.decision);
+    const t = new Date(r.timestamp);
+    if (!Number.isNaN(t.getTime()) && (!e.watermark || t > e.watermark)) e.watermark = t;
+  }
   return e.byVoter;
+}
+
+const reads = new WeakMap<Registry, FreshReads<string, Map<string, Decision>>>();
+
+/** The decisions on a ballot, read after the call (so a door sees its own vote and all before it). */
+export function decisionsOn(registry: Registry, subjectId: string): Promise<Map<string, Decision>> {
+  let r = reads.get(registry);
+  if (!r) reads.set(registry, (r = new FreshReads((id) => refresh(registry, id))));
+  return r.get(subjectId);
 }
 
 export function forgetBallot(subjectId: string): void {

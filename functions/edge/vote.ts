@@ -9,12 +9,35 @@ import { getAudit, getConsortium, getRegistry } from './services';
 import { checkPayload, readJws } from './signed';
 import { evaluate } from '../../core/policy';
 import { decisionsOn, recentMembers } from './tally';
+import { FreshReads } from '../../runtime/coalesce';
+import type { Registry } from '../../azure/registry';
 
 /**
  * The vote door, shared by membership requests and proposals: checks run in the contract's order
  * (415, 401, 404, 400, 403, 409); a vote row keyed by ballot and voter makes duplicates impossible even
  * under races; the orchestration is then nudged to re-count.
  */
+const ballotReads = new WeakMap<Registry, FreshReads<string, MembershipRequest | Proposal | undefined>>();
+
+/** Reads a ballot; concurrent doors share reads, each getting one that started after it asked. */
+function readBallot(
+  registry: Registry,
+  kind: 'request' | 'proposal',
+  id: string,
+): Promise<MembershipRequest | Proposal | undefined> {
+  let r = ballotReads.get(registry);
+  if (!r) {
+    r = new FreshReads<string, MembershipRequest | Proposal | undefined>((key: string) => {
+      const [k, ballotId] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
+      return k === 'request'
+        ? registry.getRequest(ballotId)
+        : (registry.getProposal(ballotId) as Promise<Proposal | undefined>);
+    });
+    ballotReads.set(registry, r);
+  }
+  return r.get(`${kind}:${id}`);
+}
+
 export async function castVote(
   kind: 'request' | 'proposal',
   request: HttpRequest,
@@ -26,7 +49,7 @@ export async function castVote(
   // Both reads at once: the answers are used in the contract's order below.
   const [voter, ballot]: [Member | undefined, MembershipRequest | Proposal | undefined] = await Promise.all([
     registry.getMember(parsed.kid!),
-    kind === 'request' ? registry.getRequest(id) : registry.getProposal(id),
+    readBallot(registry, kind, id),
   ]);
   if (voter) await verifyJws(parsed, voter.governanceKey);
   if (!ballot)
@@ -79,7 +102,7 @@ export async function castVote(
   // The ballot may have closed while the row was written; such a vote does not stand. The door's own
   // count (below) is read at the same time: it is only used if the vote stands.
   const [now, byVoter, members] = await Promise.all([
-    kind === 'request' ? registry.getRequest(id) : registry.getProposal(id),
+    readBallot(registry, kind, id),
     decisionsOn(registry, id),
     recentMembers(registry),
   ]);
