@@ -27,12 +27,15 @@ describe('parseCidr', () => {
       '192.168.1.0/24',
       { text: '192.168.1.0/24', base: 3232235776, prefix: 24, first: 3232235776, last: 3232236031 },
     ],
-    ['10.1.2.8/29', { text: '10.1.2.8/29', base: 167838216, prefix: 29, first: 167838216, last: 167838223 }],
+    [
+      '10.1.2.64/26',
+      { text: '10.1.2.64/26', base: 167838272, prefix: 26, first: 167838272, last: 167838335 },
+    ],
     ['20.0.0.0/8', { text: '20.0.0.0/8', base: 335544320, prefix: 8, first: 335544320, last: 352321535 }],
     ['1.0.0.0/8', { text: '1.0.0.0/8', base: 16777216, prefix: 8, first: 16777216, last: 33554431 }],
     [
-      '223.255.255.248/29',
-      { text: '223.255.255.248/29', base: 3758096376, prefix: 29, first: 3758096376, last: 3758096383 },
+      '223.255.255.192/26',
+      { text: '223.255.255.192/26', base: 3758096320, prefix: 26, first: 3758096320, last: 3758096383 },
     ],
     [
       ' 10.1.0.0/16 ',
@@ -48,8 +51,8 @@ describe('parseCidr', () => {
     '169.253.0.0/16',
     '169.255.0.0/16',
     '168.63.128.0/24',
-    '168.63.129.8/29',
-    '168.63.129.24/29',
+    '168.63.128.192/26',
+    '168.63.129.64/26',
     '192.0.0.0/8',
   ])('accepts %j next to a reserved block', (text) => {
     expect(parseCidr(text).text).toBe(text);
@@ -59,7 +62,8 @@ describe('parseCidr', () => {
     ['10.1.0.1/16', '"10.1.0.1/16" has host bits set; did you mean 10.1.0.0/16?'],
     ['192.168.1.77/24', '"192.168.1.77/24" has host bits set; did you mean 192.168.1.0/24?'],
     ['10.255.255.255/9', '"10.255.255.255/9" has host bits set; did you mean 10.128.0.0/9?'],
-    ['10.0.0.4/29', '"10.0.0.4/29" has host bits set; did you mean 10.0.0.0/29?'],
+    ['10.0.0.4/26', '"10.0.0.4/26" has host bits set; did you mean 10.0.0.0/26?'],
+    ['10.0.0.32/26', '"10.0.0.32/26" has host bits set; did you mean 10.0.0.0/26?'],
     ['10.0.0.0', '"10.0.0.0" is not an IPv4 address space such as 10.1.0.0/16'],
     ['10.0.0/16', '"10.0.0/16" is not an IPv4 address space such as 10.1.0.0/16'],
     ['10.0.0.0/', '"10.0.0.0/" is not an IPv4 address space such as 10.1.0.0/16'],
@@ -71,21 +75,29 @@ describe('parseCidr', () => {
     ['a.b.c.d/8', '"a.b.c.d/8" is not an IPv4 address space such as 10.1.0.0/16'],
     ['', '"" is not an IPv4 address space such as 10.1.0.0/16'],
     ['256.0.0.0/8', '"256.0.0.0/8" has the octet 256; octets run from 0 to 255'],
-    ['10.0.0.300/29', '"10.0.0.300/29" has the octet 300; octets run from 0 to 255'],
+    ['10.0.0.300/26', '"10.0.0.300/26" has the octet 300; octets run from 0 to 255'],
     ['010.0.0.0/8', '"010.0.0.0/8" has a leading zero in "010"; write it without one'],
     ['10.0.0.00/24', '"10.0.0.00/24" has a leading zero in "00"; write it without one'],
     ['10.0.0.0/08', '"10.0.0.0/08" has a leading zero in "08"; write it without one'],
     [
       '10.0.0.0/7',
-      '"10.0.0.0/7" has prefix /7; a VNet address space must be from /8 (largest) to /29 (smallest)',
+      '"10.0.0.0/7" has prefix /7; a VNet address space must be from /8 (largest) to /26 (smallest)',
+    ],
+    [
+      '10.0.0.0/27',
+      '"10.0.0.0/27" has prefix /27; a VNet address space must be from /8 (largest) to /26 (smallest)',
+    ],
+    [
+      '10.0.0.0/29',
+      '"10.0.0.0/29" has prefix /29; a VNet address space must be from /8 (largest) to /26 (smallest)',
     ],
     [
       '10.0.0.0/30',
-      '"10.0.0.0/30" has prefix /30; a VNet address space must be from /8 (largest) to /29 (smallest)',
+      '"10.0.0.0/30" has prefix /30; a VNet address space must be from /8 (largest) to /26 (smallest)',
     ],
     [
       '0.0.0.0/0',
-      '"0.0.0.0/0" has prefix /0; a VNet address space must be from /8 (largest) to /29 (smallest)',
+      '"0.0.0.0/0" has prefix /0; a VNet address space must be from /8 (largest) to /26 (smallest)',
     ],
     [
       '0.0.0.0/8',
@@ -112,20 +124,20 @@ describe('parseCidr', () => {
       '"169.0.0.0/8" overlaps 169.254.0.0/16, the link-local block, which Azure does not allow in a VNet',
     ],
     [
-      '0.255.255.248/29',
-      '"0.255.255.248/29" overlaps 0.0.0.0/8, the "this network" block, which Azure does not allow in a VNet',
+      '0.255.255.192/26',
+      '"0.255.255.192/26" overlaps 0.0.0.0/8, the "this network" block, which Azure does not allow in a VNet',
     ],
     [
-      '127.255.255.248/29',
-      '"127.255.255.248/29" overlaps 127.0.0.0/8, the loopback block, which Azure does not allow in a VNet',
+      '127.255.255.192/26',
+      '"127.255.255.192/26" overlaps 127.0.0.0/8, the loopback block, which Azure does not allow in a VNet',
     ],
     [
-      '169.254.255.248/29',
-      '"169.254.255.248/29" overlaps 169.254.0.0/16, the link-local block, which Azure does not allow in a VNet',
+      '169.254.255.192/26',
+      '"169.254.255.192/26" overlaps 169.254.0.0/16, the link-local block, which Azure does not allow in a VNet',
     ],
     [
-      '168.63.129.16/29',
-      '"168.63.129.16/29" overlaps 168.63.129.16/32, Azure\'s platform address for DNS and health probes, which Azure does not allow in a VNet',
+      '168.63.129.0/26',
+      '"168.63.129.0/26" overlaps 168.63.129.16/32, Azure\'s platform address for DNS and health probes, which Azure does not allow in a VNet',
     ],
     [
       '168.63.129.0/24',
@@ -136,16 +148,16 @@ describe('parseCidr', () => {
       '"224.0.0.0/8" overlaps 224.0.0.0/4, the multicast block, which Azure does not allow in a VNet',
     ],
     [
-      '239.255.255.248/29',
-      '"239.255.255.248/29" overlaps 224.0.0.0/4, the multicast block, which Azure does not allow in a VNet',
+      '239.255.255.192/26',
+      '"239.255.255.192/26" overlaps 224.0.0.0/4, the multicast block, which Azure does not allow in a VNet',
     ],
     [
       '240.0.0.0/8',
       '"240.0.0.0/8" overlaps 240.0.0.0/4, the reserved block, which includes broadcast, which Azure does not allow in a VNet',
     ],
     [
-      '255.255.255.248/29',
-      '"255.255.255.248/29" overlaps 240.0.0.0/4, the reserved block, which includes broadcast, which Azure does not allow in a VNet',
+      '255.255.255.192/26',
+      '"255.255.255.192/26" overlaps 240.0.0.0/4, the reserved block, which includes broadcast, which Azure does not allow in a VNet',
     ],
   ])('refuses %j', (text, message) => {
     expect(refusal(text).message).toBe(message);
@@ -157,12 +169,13 @@ describe('overlaps and findOverlap', () => {
 
   it.each<[string, string, boolean]>([
     ['10.0.0.0/8', '10.1.0.0/16', true],
-    ['10.1.0.0/16', '10.1.255.248/29', true],
+    ['10.1.0.0/16', '10.1.255.192/26', true],
     ['10.1.0.0/16', '10.2.0.0/16', false],
     ['10.0.0.0/16', '10.1.0.0/16', false],
     ['10.1.0.0/24', '10.1.1.0/24', false],
     ['10.1.0.0/23', '10.1.1.0/24', true],
-    ['10.1.2.0/29', '10.1.2.8/29', false],
+    ['10.1.2.0/26', '10.1.2.64/26', false],
+    ['10.1.2.0/25', '10.1.2.64/26', true],
     ['10.0.0.0/8', '11.0.0.0/8', false],
     ['172.16.0.0/12', '172.31.255.0/24', true],
     ['172.16.0.0/12', '172.32.0.0/16', false],
@@ -210,7 +223,7 @@ describe('properties', () => {
         fc.integer({ min: 0x01000000, max: 0x7effffff }),
         fc.integer({ min: 0x0a000000, max: 0x0a03ffff }),
       ),
-      fc.integer({ min: 8, max: 29 }),
+      fc.integer({ min: 8, max: 26 }),
     )
     .map(([address, prefix]) => parseCidr(`${ip(aligned(address, prefix))}/${prefix}`));
 
@@ -218,7 +231,7 @@ describe('properties', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 2 ** 32 - 1 }),
-        fc.integer({ min: 8, max: 29 }),
+        fc.integer({ min: 8, max: 26 }),
         (address, prefix) => {
           const base = aligned(address, prefix);
           const last = base + size(prefix) - 1;
@@ -238,7 +251,7 @@ describe('properties', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0x01000000, max: 0x7effffff }),
-        fc.integer({ min: 8, max: 29 }),
+        fc.integer({ min: 8, max: 26 }),
         (a, p) => {
           fc.pre(a % size(p) !== 0);
           const suggestion = `${ip(aligned(a, p))}/${p}`;

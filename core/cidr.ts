@@ -20,9 +20,10 @@ export class CidrError extends Error {
   }
 }
 
-// Bounds for one member's VNet address space; /29 is also the smallest subnet Azure allows.
+// Bounds for one member's VNet address space: the smallest, /26, holds a /27 GatewaySubnet (the size
+// Microsoft recommends) and a /27 node subnet.
 const MIN_PREFIX = 8;
-const MAX_PREFIX = 29;
+const MAX_PREFIX = 26;
 
 const PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 
