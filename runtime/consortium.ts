@@ -2,26 +2,17 @@ import { readFileSync } from 'node:fs';
 import type { JWK } from 'jose';
 import { parseCidr, findOverlap, type Cidr } from '../core/cidr';
 import { parseDuration, addDuration, DurationError } from '../core/duration';
+import type { AzurePlacement, Contacts, Profile } from '../core/membership';
 import type { Policy } from '../core/policy';
 import { parseLegalName, sameLegalName, LegalNameError } from '../core/x500';
 import { schemaErrors, type FieldError } from './schemas';
 import { requireSetting } from './settings';
 
-export type Profile = 'Small' | 'Medium' | 'Large';
-
-export interface AzurePlacement {
-  tenantId: string;
-  subscriptionId: string;
-  resourceGroup: string;
-  region: string;
-  addressSpace: string;
-}
-
 export interface FounderConfig {
   id: string;
   legalName: string;
   governanceKey: JWK;
-  contacts: { email: string[]; teamsWebhook?: string };
+  contacts: Contacts;
   azure: AzurePlacement;
   profile: Profile;
 }

@@ -5,12 +5,12 @@ import type { JWK } from 'jose';
 import { addDuration, parseDuration } from '../../core/duration';
 import { PROPOSAL_TRANSITIONS, type Proposal, type ProposalAction } from '../../core/membership';
 import { keyThumbprint, verifyJws, type ParsedJws } from '../../core/signed';
-import { BALLOT_ORCHESTRATOR, WITHDRAW_EVENT, type BallotRef } from '../../orchestrations/ballot';
+import { WITHDRAW_EVENT } from '../../orchestrations/ballot';
 import { nowMs } from '../../runtime/clock';
 import { absoluteUrl, badRequest, conflict, forbidden, json, notFound } from './http';
 import { getAudit, getConsortium, getRegistry } from './services';
 import { checkPayload, readJws } from './signed';
-import { fingerprint } from './requests';
+import { fingerprint, startBallot } from './requests';
 
 /** Signed actions share one payload shape: { consortium, action, subject, actor, reason?, issuedAt, ... }. */
 
@@ -107,7 +107,7 @@ export async function propose(request: HttpRequest, context: InvocationContext):
   if (existing) {
     if (existing.fingerprint !== print)
       throw conflict('REQUEST.CONFLICT', `Proposal ${id} exists with a different payload.`);
-    await start(context, id);
+    await startBallot(context, { kind: 'proposal', id });
     return json(202, { id, statusUrl }, { location: statusUrl });
   }
   if (!PROPOSAL_TRANSITIONS[action].from.includes(subject.status)) {
@@ -138,20 +138,8 @@ export async function propose(request: HttpRequest, context: InvocationContext):
   const { created, proposal: stored } = await registry.createProposal(proposal);
   if (!created && stored.fingerprint !== print)
     throw conflict('REQUEST.CONFLICT', `Proposal ${id} exists with a different payload.`);
-  await start(context, id);
+  await startBallot(context, { kind: 'proposal', id });
   return json(202, { id, statusUrl }, { location: statusUrl });
-}
-
-async function start(context: InvocationContext, id: string): Promise<void> {
-  const client = df.getClient(context);
-  const status = await client.getStatus(id).catch(() => undefined);
-  if (status && status.runtimeStatus) return;
-  const input: BallotRef = { kind: 'proposal', id };
-  try {
-    await client.startNew(BALLOT_ORCHESTRATOR, { instanceId: id, input });
-  } catch (e) {
-    if (!/409/.test(String((e as Error).message))) throw e;
-  }
 }
 
 function uuidFrom(jws: string): string {

@@ -21,13 +21,13 @@ export function fingerprint(payload: unknown, thumbprint: string): string {
     .digest('hex');
 }
 
-async function ensureStarted(context: InvocationContext, id: string): Promise<void> {
+/** Starts the ballot's orchestration unless it runs already (instance id = ballot id; resubmissions land here). */
+export async function startBallot(context: InvocationContext, ref: BallotRef): Promise<void> {
   const client = df.getClient(context);
-  const status = await client.getStatus(id).catch(() => undefined);
+  const status = await client.getStatus(ref.id).catch(() => undefined);
   if (status && status.runtimeStatus) return;
-  const input: BallotRef = { kind: 'request', id };
   try {
-    await client.startNew(BALLOT_ORCHESTRATOR, { instanceId: id, input });
+    await client.startNew(BALLOT_ORCHESTRATOR, { instanceId: ref.id, input: ref });
   } catch (e) {
     // Started by a concurrent identical submission: fine.
     if (!/409/.test(String((e as Error).message))) throw e;
@@ -90,7 +90,7 @@ export async function submitRequest(
   if (existing) {
     if (existing.fingerprint !== print)
       throw conflict('REQUEST.CONFLICT', `Request ${requestId} exists with a different payload or key.`);
-    await ensureStarted(context, requestId);
+    await startBallot(context, { kind: 'request', id: requestId });
     return accepted(request, requestId);
   }
 
@@ -171,6 +171,6 @@ export async function submitRequest(
   const { created, request: stored } = await registry.createRequest(record);
   if (!created && stored.fingerprint !== print)
     throw conflict('REQUEST.CONFLICT', `Request ${requestId} exists with a different payload or key.`);
-  await ensureStarted(context, requestId);
+  await startBallot(context, { kind: 'request', id: requestId });
   return accepted(request, requestId);
 }
