@@ -113,6 +113,15 @@ async function run(n, concurrency, storagePid) {
       );
     }
     const cpu0 = { host: cpuSeconds(process.pid), storage: cpuSeconds(storagePid) };
+    // BENCH_PROFILE=file.cpuprofile records where the host's thread spends the vote phase.
+    const profiler = process.env.BENCH_PROFILE ? new (require('node:inspector').Session)() : undefined;
+    const post = (m, p) =>
+      new Promise((res, rej) => profiler.post(m, p ?? {}, (e, r) => (e ? rej(e) : res(r))));
+    if (profiler) {
+      profiler.connect();
+      await post('Profiler.enable');
+      await post('Profiler.start');
+    }
     const { Worker } = require('node:worker_threads');
     const result = await new Promise((resolve, reject) => {
       const w = new Worker(join(__dirname, 'vote-sender.js'), {
@@ -124,6 +133,11 @@ async function run(n, concurrency, storagePid) {
     if (result.error) throw new Error(result.error);
     const lastAnswered = performance.now();
     const latencies = result.latencies;
+    if (profiler) {
+      const { profile } = await post('Profiler.stop');
+      writeFileSync(process.env.BENCH_PROFILE, JSON.stringify(profile));
+      profiler.disconnect();
+    }
     const elapsed = result.elapsedMs / 1000;
     const cpu = { host: cpuSeconds(process.pid) - cpu0.host, storage: cpuSeconds(storagePid) - cpu0.storage };
     let decidedAt;
