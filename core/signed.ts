@@ -96,10 +96,26 @@ export function parseJws(text: string, signer: 'jwk' | 'kid'): ParsedJws {
   return { jws, alg: header.alg as ParsedJws['alg'], kid: header.kid, payload };
 }
 
+// Importing a JWK costs about as much as verifying with it; members' keys are few and reused.
+const imported = new Map<string, Promise<Awaited<ReturnType<typeof importJWK>>>>();
+const MAX_IMPORTED = 2048;
+
+function importedKey(key: JWK, alg: string): ReturnType<typeof importJWK> {
+  const id = `${alg}|${key.kty}|${key.crv}|${key.x}|${key.y ?? ''}`;
+  let p = imported.get(id);
+  if (!p) {
+    if (imported.size >= MAX_IMPORTED) imported.delete(imported.keys().next().value!);
+    p = importJWK(key, alg);
+    imported.set(id, p);
+    p.catch(() => imported.delete(id));
+  }
+  return p;
+}
+
 /** Verifies the signature with `key` (the header's jwk, or the member's registered key). */
 export async function verifyJws(parsed: ParsedJws, key: JWK): Promise<void> {
   try {
-    const imported = await importJWK(key, parsed.alg);
+    const imported = await importedKey(key, parsed.alg);
     await compactVerify(parsed.jws, imported, { algorithms: [parsed.alg] });
   } catch (e) {
     const name = (e as { code?: string }).code;
