@@ -440,15 +440,15 @@ describe('trustnet usage and reachability', () => {
 
   it('sends --function-key as x-functions-key, and says when a bare 401 may want one', async () => {
     const seen: (string | null)[] = [];
-    const fetchStub: typeof fetch = async (_input, init) => {
+    const fakeFetch: typeof fetch = async (_input, init) => {
       seen.push(new Headers(init?.headers).get('x-functions-key'));
       return new Response(JSON.stringify({ items: [], continuation: null }), {
         headers: { 'content-type': 'application/json' },
       });
     };
     const base = ['--url', 'https://trustnet.example', '--function-key', 's3cret'];
-    expect((await cliWith({ fetch: fetchStub }, 'members', ...base)).code).toBe(0);
-    expect((await cliWith({ fetch: fetchStub }, 'audit', 'verify', ...base)).code).toBe(0);
+    expect((await cliWith({ fetch: fakeFetch }, 'members', ...base)).code).toBe(0);
+    expect((await cliWith({ fetch: fakeFetch }, 'audit', 'verify', ...base)).code).toBe(0);
     expect(seen).toEqual(['s3cret', 's3cret']);
 
     const bare: typeof fetch = async () => new Response('', { status: 401, statusText: 'Unauthorized' });

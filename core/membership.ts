@@ -109,6 +109,11 @@ export const PROPOSAL_TRANSITIONS: Record<ProposalAction, { from: MemberStatus[]
   'replace-key': { from: ['ACTIVE', 'SUSPENDED'] },
 };
 
+/** Ids of the members who may vote now. */
+export function activeMemberIds(members: Member[]): Set<string> {
+  return new Set(members.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
+}
+
 /** Votes that count: one per eligible voter who is still eligible. */
 export function countVotes(votes: Vote[], eligible: Iterable<string>): { approve: number; reject: number } {
   const allowed = new Set(eligible);

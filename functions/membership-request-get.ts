@@ -1,3 +1,4 @@
+import { activeMemberIds } from '../core/membership';
 import { app, type HttpRequest } from '@azure/functions';
 import { handled, json, notFound } from './edge/http';
 import { getRegistry } from './edge/services';
@@ -10,7 +11,7 @@ export async function getRequest(request: HttpRequest) {
   const found = await registry.getRequest(id);
   if (!found) throw notFound('REQUEST.NOT_FOUND', `No membership request ${id}.`);
   const [votes, members] = await Promise.all([registry.votesOn(id), registry.allMembers()]);
-  const active = new Set(members.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
+  const active = activeMemberIds(members);
   return json(200, requestView(found, votes, active));
 }
 

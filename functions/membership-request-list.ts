@@ -1,3 +1,4 @@
+import { activeMemberIds } from '../core/membership';
 import { app, type HttpRequest } from '@azure/functions';
 import { badRequest, handled, json, limitParam } from './edge/http';
 import { getRegistry } from './edge/services';
@@ -17,7 +18,7 @@ export async function listRequests(request: HttpRequest) {
     limit: limitParam(request),
   });
   const members = await registry.allMembers();
-  const active = new Set(members.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
+  const active = activeMemberIds(members);
   const items = await Promise.all(
     page.items.map(async (r) => requestView(r, await registry.votesOn(r.id), active)),
   );

@@ -1,3 +1,4 @@
+import { activeMemberIds } from '../core/membership';
 import { app, type HttpRequest } from '@azure/functions';
 import { handled, json, notFound } from './edge/http';
 import { getRegistry } from './edge/services';
@@ -10,7 +11,7 @@ export async function getProposal(request: HttpRequest) {
   const found = await registry.getProposal(id);
   if (!found) throw notFound('PROPOSAL.NOT_FOUND', `No proposal ${id}.`);
   const [votes, members] = await Promise.all([registry.votesOn(id), registry.allMembers()]);
-  const active = new Set(members.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
+  const active = activeMemberIds(members);
   return json(200, proposalView(found, votes, active));
 }
 

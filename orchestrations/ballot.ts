@@ -1,3 +1,4 @@
+import { activeMemberIds } from '../core/membership';
 import * as df from 'durable-functions';
 import type { InvocationContext } from '@azure/functions';
 import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
@@ -89,7 +90,7 @@ export async function currentTally(
 ): Promise<{ tally: Tally; outcome?: 'approved' | 'rejected'; eligibleNow: string[] }> {
   const registry = await getRegistry();
   const [votes, members] = await Promise.all([registry.votesOn(b.id), registry.allMembers()]);
-  const active = new Set(members.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
+  const active = activeMemberIds(members);
   const eligibleNow = b.eligible.filter((id) => active.has(id));
   const { approve, reject } = countVotes(votes, eligibleNow);
   const result = evaluate(b.policy, eligibleNow.length, approve, reject);

@@ -34,6 +34,23 @@ export function liveTally(b: MembershipRequest | Proposal, votes: Vote[], active
   return evaluate(b.policy, eligible.length, approve, reject).tally;
 }
 
+/** What requests and proposals show alike: phase, tally, deadline, decision and votes. */
+function ballotFields(
+  b: MembershipRequest | Proposal,
+  votes: Vote[],
+  activeIds: Set<string>,
+): Record<string, unknown> {
+  return {
+    phase: b.phase,
+    tally: liveTally(b, votes, activeIds),
+    deadline: b.deadline,
+    openedAt: b.openedAt,
+    decidedAt: b.decidedAt ?? null,
+    outcome: b.outcome ?? null,
+    votes: votesView(votes),
+  };
+}
+
 export function requestView(
   r: MembershipRequest,
   votes: Vote[],
@@ -49,13 +66,7 @@ export function requestView(
       profile: r.applicant.profile,
     },
     applicantKeyThumbprint: r.keyThumbprint,
-    phase: r.phase,
-    tally: liveTally(r, votes, activeIds),
-    deadline: r.deadline,
-    openedAt: r.openedAt,
-    decidedAt: r.decidedAt ?? null,
-    outcome: r.outcome ?? null,
-    votes: votesView(votes),
+    ...ballotFields(r, votes, activeIds),
     steps: r.steps,
     ...(statusUrl ? { statusUrl } : {}),
   };
@@ -69,12 +80,6 @@ export function proposalView(p: Proposal, votes: Vote[], activeIds: Set<string>)
     proposer: p.proposer,
     reason: p.reason,
     ...(p.newKey ? { newKey: p.newKey } : {}),
-    phase: p.phase,
-    tally: liveTally(p, votes, activeIds),
-    deadline: p.deadline,
-    openedAt: p.openedAt,
-    decidedAt: p.decidedAt ?? null,
-    outcome: p.outcome ?? null,
-    votes: votesView(votes),
+    ...ballotFields(p, votes, activeIds),
   };
 }

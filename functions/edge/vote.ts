@@ -1,3 +1,4 @@
+import { activeMemberIds } from '../../core/membership';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { verifyJws } from '../../core/signed';
@@ -124,7 +125,7 @@ export async function castVote(
 
   // The door's own count answers the voter and decides whether the orchestration needs waking: once
   // the outcome is certain. Of concurrent doors, the one that reads last sees every vote before it.
-  const active = new Set(members.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
+  const active = activeMemberIds(members);
   const eligible = now.eligible.filter((v) => active.has(v) || v === voter.id);
   let approve = 0;
   let reject = 0;
