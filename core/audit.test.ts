@@ -203,6 +203,27 @@ beforeAll(async () => {
       { subjectId: 'p-2', voter: 'bank-c', decision: 'approve' },
       await byMember(keys.c2, 'bank-c', { requestId: 'p-2', voter: 'bank-c', decision: 'approve' }),
     ),
+    /* 18 */ d('certificate.issued', 'bank-c', 'platform', {
+      requestId: 'r-1',
+      memberId: 'bank-c',
+      serial: '0a1b',
+      subject: 'O=Bank C, L=Paris, C=FR',
+      issuer: 'CN=Doorman',
+      thumbprint: 'ab',
+      notAfter: '2026-01-01T00:00:00.000Z',
+      decisionSeq: 5,
+    }),
+    /* 19 */ d('provisioning.failed', 'r-1', 'platform', { requestId: 'r-1', step: 'gateway', code: 'X' }),
+    /* 20 */ d('certificate.revoked', 'bank-c', 'platform', {
+      memberId: 'bank-c',
+      serial: '0a1b',
+      reason: 'x',
+    }),
+    /* 21 */ d('provisioning.torn-down', 'bank-c', 'platform', {
+      memberId: 'bank-c',
+      reason: 'x',
+      deleted: 3,
+    }),
   ];
   chain = build(drafts);
 });
@@ -293,6 +314,19 @@ describe('verifyChain', () => {
         firstBroken: { seq, reason },
       });
     };
+
+    it('when a certificate was issued without an approved decision', async () => {
+      const entries = withDraft(18, {
+        ...draftOf(chain[18]!),
+        data: { ...chain[18]!.data, requestId: 'r-2' },
+      });
+      await broken(entries, 18, 'certificate 0a1b was issued without an approved decision on request r-2');
+    });
+
+    it('when a certificate names the wrong decision', async () => {
+      const entries = withDraft(18, { ...draftOf(chain[18]!), data: { ...chain[18]!.data, decisionSeq: 9 } });
+      await broken(entries, 18, 'certificate 0a1b names decision 9, but request r-1 was approved at entry 5');
+    });
 
     it('when data was changed', async () => {
       const entries = structuredClone(chain);

@@ -35,7 +35,19 @@ export type AuditKind =
   /** No jws; data: { memberId, from, to, cause }. */
   | 'member.status-changed'
   /** jws by the member's current key (`kid`) for a rotation, none when by proposal; data: { memberId, newKey: JWK, cause }. */
-  | 'member.key-replaced';
+  | 'member.key-replaced'
+  /**
+   * No jws; the consortium CA signed a node CA certificate. data: { requestId, memberId, serial, subject,
+   * issuer, thumbprint, notAfter, decisionSeq } — decisionSeq is the `request.decided` entry (outcome
+   * approved) it was issued against; verification refuses a certificate without one.
+   */
+  | 'certificate.issued'
+  /** No jws; data: { memberId, serial, reason }. The CRL at GET /api/crl lists it. */
+  | 'certificate.revoked'
+  /** No jws; onboarding stopped. data: { requestId, step, code, azureCode?, message }. */
+  | 'provisioning.failed'
+  /** No jws; what was built for a bank was deleted. data: { memberId, requestId?, reason, deleted }. */
+  | 'provisioning.torn-down';
 
 export const AUDIT_KINDS: readonly AuditKind[] = [
   'member.seeded',
@@ -48,6 +60,10 @@ export const AUDIT_KINDS: readonly AuditKind[] = [
   'proposal.decided',
   'member.status-changed',
   'member.key-replaced',
+  'certificate.issued',
+  'certificate.revoked',
+  'provisioning.failed',
+  'provisioning.torn-down',
 ];
 
 export interface AuditEntry {
@@ -160,6 +176,8 @@ const JWS_REQUIRED = new Set<AuditKind>([
 interface ChainState {
   members: Map<string, JWK>;
   requestKeys: Map<string, string>;
+  /** Request id → seq of its `request.decided` entry with outcome approved. */
+  approvals: Map<string, number>;
 }
 
 /**
@@ -169,7 +187,7 @@ interface ChainState {
  * breaks (the entries before it verify).
  */
 export async function verifyChain(entries: AuditEntry[]): Promise<Verification> {
-  const state: ChainState = { members: new Map(), requestKeys: new Map() };
+  const state: ChainState = { members: new Map(), requestKeys: new Map(), approvals: new Map() };
   let previous: AuditEntry | undefined;
   for (const [index, entry] of entries.entries()) {
     const reason = await check(entry, index, previous, state);
@@ -233,6 +251,21 @@ function apply(entry: AuditEntry, state: ChainState): string | undefined {
       if (typeof requestId === 'string' && typeof thumbprint === 'string') {
         state.requestKeys.set(requestId, thumbprint);
       }
+      return undefined;
+    }
+    case 'request.decided': {
+      if (data['outcome'] === 'approved' && typeof data['requestId'] === 'string')
+        state.approvals.set(data['requestId'], entry.seq);
+      return undefined;
+    }
+    case 'certificate.issued': {
+      // Every certificate the consortium CA signs maps to the approval that allowed it.
+      const requestId = data['requestId'];
+      const decision = typeof requestId === 'string' ? state.approvals.get(requestId) : undefined;
+      if (decision === undefined)
+        return `certificate ${String(data['serial'])} was issued without an approved decision on request ${String(requestId)}`;
+      if (data['decisionSeq'] !== decision)
+        return `certificate ${String(data['serial'])} names decision ${String(data['decisionSeq'])}, but request ${String(requestId)} was approved at entry ${decision}`;
       return undefined;
     }
     default:

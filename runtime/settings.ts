@@ -43,6 +43,42 @@ export const SETTINGS = {
     sample: '1048576',
     localOnly: true,
   },
+  AZURE_SUBSCRIPTION_ID: {
+    description:
+      "The platform's own Azure subscription. Set (with a managed identity or other `DefaultAzureCredential` source), provisioning talks to Azure; empty, it talks to the local cloud that `npm start` runs.",
+    sample: '',
+  },
+  TRUSTNET_KEY_VAULT_URL: {
+    description:
+      "The platform's Key Vault: the consortium CA keys (root and doorman, non-exportable), VPN pre-shared keys, webhook URLs. Locally the local cloud holds a vault at this address.",
+    sample: 'https://trustnet-platform.vault.azure.net',
+  },
+  TRUSTNET_PLATFORM_PRINCIPAL_ID: {
+    description:
+      "Object id of the platform's managed identity; each bank's vault template grants it Key Vault Certificates Officer so it can create and merge the node certificate.",
+    sample: '00000000-0000-4000-8000-000000000001',
+  },
+  TRUSTNET_POLL_INTERVAL: {
+    description:
+      'How often (ISO 8601 duration) an orchestration checks a long Azure operation (deployment, certificate) between durable timers. Unset: `PT30S`.',
+    sample: 'PT1S',
+  },
+  TRUSTNET_RETRY_WINDOW: {
+    description:
+      "How long (ISO 8601 duration) a failed onboarding waits for a member's `retry` before it is abandoned and what was built is torn down. Unset: `P7D`.",
+    sample: 'P7D',
+  },
+  TRUSTNET_DRY_RUN: {
+    description:
+      '`true`: approved requests run validation and what-if only and list the planned changes in `steps`; nothing is created.',
+    sample: 'false',
+  },
+  TRUSTNET_LOCAL_CLOUD_LATENCY: {
+    description:
+      'Local cloud: realistic Azure durations (45 minutes for a VPN gateway) multiplied by this factor; `0` makes every operation instant.',
+    sample: '0.01',
+    localOnly: true,
+  },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -1,0 +1,50 @@
+import { TableClient } from '@azure/data-tables';
+import fc from 'fast-check';
+import { ArmWriteBudget, refill, waitForToken } from './arm-budget';
+
+const budget = { burst: 200, perSecond: 10 };
+
+describe('the ARM write bucket', () => {
+  it('starts full, refills at the rate, never beyond the burst', () => {
+    expect(refill(undefined, 5, budget)).toEqual({ tokens: 200, atMs: 5 });
+    expect(refill({ tokens: 0, atMs: 0 }, 1500, budget).tokens).toBeCloseTo(15);
+    expect(refill({ tokens: 199, atMs: 0 }, 60_000, budget).tokens).toBe(200);
+    expect(waitForToken({ tokens: 0.5, atMs: 0 }, budget)).toBe(50);
+    expect(waitForToken({ tokens: 1, atMs: 0 }, budget)).toBe(0);
+  });
+
+  it('lets no window of any length see more than burst + rate × length writes', async () => {
+    const cs = process.env['AzureWebJobsStorage']!;
+    const name = `armbudget${Date.now()}${Math.floor(Math.random() * 1e6)}`;
+    const client = TableClient.fromConnectionString(cs, name, { allowInsecureConnection: true });
+    await client.createTable();
+    let clock = 0;
+    const small = { burst: 20, perSecond: 5 };
+    const writes: number[] = [];
+    const bucket = new ArmWriteBudget(
+      async () => client,
+      () => clock,
+      small,
+      async (ms) => {
+        clock += ms;
+      },
+    );
+    for (let i = 0; i < 60; i++) {
+      await bucket.take('sub-1');
+      writes.push(clock);
+    }
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 20_000 }), (i, length) => {
+        const start = writes[Math.min(i, writes.length - 1)]!;
+        const inWindow = writes.filter((t) => t >= start && t <= start + length).length;
+        expect(inWindow).toBeLessThanOrEqual(small.burst + Math.ceil((length / 1000) * small.perSecond) + 1);
+      }),
+    );
+    // The first 20 go at once; the other 40 at 5 a second.
+    expect(writes[19]).toBe(0);
+    expect(writes[59]).toBeGreaterThanOrEqual(8000);
+    await bucket.take('sub-2');
+    expect(writes.length).toBe(60);
+    await client.deleteTable();
+  });
+});
