@@ -224,6 +224,13 @@ beforeAll(async () => {
       reason: 'x',
       deleted: 3,
     }),
+    /* 22 */ d(
+      'provisioning.decision',
+      'r-1',
+      'bank-a',
+      { requestId: 'r-1', action: 'retry' },
+      await byMember(keys.a2, 'bank-a', { action: 'retry', subject: 'r-1', actor: 'bank-a' }),
+    ),
   ];
   chain = build(drafts);
 });
@@ -321,6 +328,11 @@ describe('verifyChain', () => {
         data: { ...chain[18]!.data, requestId: 'r-2' },
       });
       await broken(entries, 18, 'certificate 0a1b was issued without an approved decision on request r-2');
+    });
+
+    it('when a retry is recorded for another request than it signed', async () => {
+      const entries = withDraft(22, { ...draftOf(chain[22]!), data: { requestId: 'r-2', action: 'retry' } });
+      await broken(entries, 22, 'jws payload subject r-1 does not match data.requestId r-2');
     });
 
     it('when a certificate names the wrong decision', async () => {

@@ -47,7 +47,9 @@ export type AuditKind =
   /** No jws; onboarding stopped. data: { requestId, step, code, azureCode?, message }. */
   | 'provisioning.failed'
   /** No jws; what was built for a bank was deleted. data: { memberId, requestId?, reason, deleted }. */
-  | 'provisioning.torn-down';
+  | 'provisioning.torn-down'
+  /** jws by a member (`kid`): it asks a failed onboarding to resume or to be abandoned; data: { requestId, action }. */
+  | 'provisioning.decision';
 
 export const AUDIT_KINDS: readonly AuditKind[] = [
   'member.seeded',
@@ -64,6 +66,7 @@ export const AUDIT_KINDS: readonly AuditKind[] = [
   'certificate.revoked',
   'provisioning.failed',
   'provisioning.torn-down',
+  'provisioning.decision',
 ];
 
 export interface AuditEntry {
@@ -161,7 +164,12 @@ export interface Verification {
 
 const ALGORITHMS = ['ES256', 'EdDSA'];
 /** Kinds whose JWS is by a member, named by `kid`, and checked with the key the chain gives that member. */
-const MEMBER_SIGNED = new Set<AuditKind>(['vote.accepted', 'proposal.opened', 'member.key-replaced']);
+const MEMBER_SIGNED = new Set<AuditKind>([
+  'vote.accepted',
+  'proposal.opened',
+  'member.key-replaced',
+  'provisioning.decision',
+]);
 /** Kinds whose JWS is by an applicant, who is not a member yet and carries the key in a `jwk` header. */
 const APPLICANT_SIGNED = new Set<AuditKind>(['request.received', 'request.withdrawn']);
 /** Kinds that are only valid with a JWS (a key replacement may also come from a decided proposal). */
@@ -170,6 +178,7 @@ const JWS_REQUIRED = new Set<AuditKind>([
   'vote.accepted',
   'request.withdrawn',
   'proposal.opened',
+  'provisioning.decision',
 ]);
 
 /** What replaying the chain so far says: each member's current key, and the key behind each request. */
@@ -406,6 +415,8 @@ async function checkBinding(
           : 'requestId';
       return mismatch(field, 'subjectId', true) ?? mismatch('decision', 'decision', false);
     }
+    case 'provisioning.decision':
+      return mismatch('subject', 'requestId', true) ?? mismatch('action', 'action', true);
     case 'proposal.opened':
       return (
         mismatch('subject', 'subject', true) ??

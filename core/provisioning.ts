@@ -274,11 +274,12 @@ function tagsFor(plan: ProvisionPlan): Record<string, string> {
 
 // ---------------------------------------------------------------- teardown
 
+// The API versions the templates in bicep/compiled/ deploy with.
 const API = {
-  compute: '2024-07-01',
-  network: '2024-05-01',
-  identity: '2023-01-31',
-  vault: '2023-07-01',
+  compute: '2026-04-01',
+  network: '2026-01-01',
+  identity: '2024-11-30',
+  vault: '2024-11-01',
 };
 
 export interface DeletableResource {

@@ -45,6 +45,15 @@ export interface HostOptions {
   virtualClock?: boolean;
   /** Copy local.settings.json Values into process.env first (default true). */
   loadLocalSettings?: boolean;
+  /**
+   * More loopback-only admin routes (the local cloud's /admin/cloud/*): answers undefined for paths it
+   * does not own.
+   */
+  admin?: (
+    method: string,
+    path: string,
+    body: string,
+  ) => Promise<{ status: number; body?: unknown } | undefined>;
   /** Where timer schedule status is kept; default a table in AzureWebJobsStorage. */
   scheduleStore?: ScheduleStatusStore;
   logger?: HostLogger;
@@ -376,6 +385,25 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       }
       res.statusCode = 202;
       return void res.end();
+    }
+    if (options.admin) {
+      const answer = await options.admin(method, path, (await readBody(req, maxBody)).toString('utf8'));
+      if (answer) {
+        if (answer.body === undefined) {
+          res.statusCode = answer.status;
+          return void res.end();
+        }
+        if (answer.status >= 400) {
+          const b = answer.body as { code?: string; title?: string; detail?: string };
+          return sendProblem(res, {
+            status: answer.status,
+            code: b.code ?? 'HOST.ADMIN_FAILED',
+            title: b.title ?? 'Error',
+            detail: b.detail ?? '',
+          });
+        }
+        return sendJson(res, answer.status, answer.body);
+      }
     }
     return notFound(`No admin route ${method} ${url.pathname}.`);
   }
