@@ -12,6 +12,7 @@ import { CliError, EXIT, clean, usageError } from './errors';
 import { generateKeyFiles, readPrivateKey, readPublicKey, sign, type SigningKey } from './keys';
 import {
   FAILED_PHASES,
+  stillMoving,
   membersTable,
   statusLines,
   tallyText,
@@ -277,7 +278,7 @@ async function watch(
         if (line !== last) io.out(line);
         last = line;
       }
-      if (body.phase !== 'voting') break;
+      if (!stillMoving(body, kind)) break;
       await sleep(every);
     }
   } finally {

@@ -93,7 +93,26 @@ export function statusLines(b: BallotView, kind: 'request' | 'proposal'): string
 
 /** One line for `status --watch` when stdout is not a terminal. */
 export function watchLine(b: BallotView): string {
-  return `${clean(b.phase)}: ${tallyText(b.tally)}`;
+  const steps = b.steps ?? [];
+  if (b.phase === 'voting' || steps.length === 0) return `${clean(b.phase)}: ${tallyText(b.tally)}`;
+  const done = steps.filter((s) => s.state === 'succeeded' || s.state === 'skipped').length;
+  const now = steps
+    .filter((s) => s.state === 'running' || s.state === 'failed')
+    .map((s) => `${clean(s.name)} ${clean(s.state)}`);
+  return `${clean(b.phase)}: ${done}/${steps.length} steps done${now.length ? `, ${now.join(', ')}` : ''}`;
+}
+
+/**
+ * A request is still moving while it is voted on or provisioned; an approved one whose steps have all
+ * settled (a dry run) or that failed has come to rest.
+ */
+export function stillMoving(b: BallotView, kind: 'request' | 'proposal'): boolean {
+  if (b.phase === 'voting') return true;
+  if (kind !== 'request') return false;
+  if (b.phase === 'provisioning') return true;
+  if (b.phase !== 'approved') return false;
+  const steps = b.steps ?? [];
+  return steps.length === 0 || steps.some((s) => s.state === 'pending' || s.state === 'running');
 }
 
 export function membersTable(members: MemberView[]): string[] {

@@ -71,7 +71,15 @@ async function applicantKey(name: string): Promise<string> {
 
 async function submit(id: string): Promise<{ requestId: string; key: string }> {
   const key = await applicantKey(id);
-  const res = await cli('request', applicantFile(id), '--key', key, ...consortium, ...at());
+  const file = applicantFile(id);
+  // What the bank does first: its resource group, delegated to the platform, in the local cloud.
+  const { azure } = JSON.parse(readFileSync(file, 'utf8')).applicant;
+  await host.cloud.arm.prepareResourceGroup({
+    subscriptionId: azure.subscriptionId,
+    resourceGroup: azure.resourceGroup,
+    location: azure.region,
+  });
+  const res = await cli('request', file, '--key', key, ...consortium, ...at());
   expect(res).toMatchObject({ code: 0, err: [] });
   const requestId = new RegExp(`^request (${UUID}) submitted for ${id}$`).exec(res.out[0]!)?.[1];
   expect(requestId).toBeDefined();
@@ -140,7 +148,7 @@ describe('trustnet keys generate', () => {
 describe('trustnet against TrustNet in-process', () => {
   let approvedId: string;
 
-  it('walks through: request → votes by bank-a and bank-b → status --watch sees it approved', async () => {
+  it('walks through: request → votes by bank-a and bank-b → status --watch follows it to active', async () => {
     const { requestId } = await submit('bank-d');
     const watching = cli('status', requestId, '--watch', '--interval', '20', ...at());
 
@@ -157,8 +165,8 @@ describe('trustnet against TrustNet in-process', () => {
     expect(watched.code).toBe(0);
     expect(watched.err).toEqual([]);
     // Plain lines (no terminal): one per change, then the full status.
-    expect(watched.out).toContain('approved: 2/3 approve, 0 reject, 2 required');
-    expect(watched.out).toContain('phase:    approved');
+    expect(watched.out.some((l) => /^provisioning: \d\/8 steps done/.test(l))).toBe(true);
+    expect(watched.out).toContain('phase:    active');
 
     const status = await cli('status', requestId, ...at());
     expect(status.code).toBe(0);
@@ -167,7 +175,7 @@ describe('trustnet against TrustNet in-process', () => {
     );
     expect(status.out).toEqual(
       expect.arrayContaining([
-        'phase:    approved',
+        'phase:    active',
         'tally:    2/3 approve, 0 reject, 2 required',
         expect.stringMatching(/^deadline: \d{4}-/),
         'votes:',
@@ -176,7 +184,7 @@ describe('trustnet against TrustNet in-process', () => {
       ]),
     );
     const json = await cli('status', requestId, '--json', ...at());
-    expect(JSON.parse(json.out.join('\n'))).toMatchObject({ id: requestId, phase: 'approved' });
+    expect(JSON.parse(json.out.join('\n'))).toMatchObject({ id: requestId, phase: 'active' });
     approvedId = requestId;
   });
 
@@ -193,10 +201,10 @@ describe('trustnet against TrustNet in-process', () => {
     );
     const res = await cliWith({ tty }, 'status', approvedId, '--watch', '--interval', '20', ...at());
     expect(res.code).toBe(0);
-    expect(drawn).toContain('approved');
+    expect(drawn).toContain('active');
     expect(drawn).toContain('\u2588'.repeat(24));
     expect(drawn).toContain('2/2 approvals required, 0 reject, 3 eligible');
-    expect(res.out).toContain('phase:    approved');
+    expect(res.out).toContain('phase:    active');
   });
 
   it('gives a duplicate vote as one 409 line (exit 1), and --watch exits 1 on rejection', async () => {
@@ -215,7 +223,7 @@ describe('trustnet against TrustNet in-process', () => {
     const watched = await watching;
     expect(watched.code).toBe(1);
     expect(watched.out).toContain('phase:    rejected');
-    expect(watched.out).toContain('tally:    0/3 approve, 2 reject, 2 required');
+    expect(watched.out).toContain('tally:    0/4 approve, 2 reject, 3 required');
   });
 
   it('shows schema errors as one line plus one line per field', async () => {
@@ -309,7 +317,7 @@ describe('trustnet against TrustNet in-process', () => {
     const vote = await node('vote', requestId, 'approve', '--reason', 'from a shell', ...as('bank-c'));
     expect(vote).toEqual({
       code: 0,
-      stdout: `bank-c voted approve on request ${requestId}: 1/3 approve, 0 reject, 2 required\n`,
+      stdout: `bank-c voted approve on request ${requestId}: 1/4 approve, 0 reject, 3 required\n`,
       stderr: '',
     });
     const bad = await node('vote', requestId, 'maybe', '--reason', 'x', ...as('bank-a'));
@@ -341,7 +349,7 @@ describe('trustnet against TrustNet in-process', () => {
       expect.arrayContaining([
         `Proposal ${id}: suspend bank-c, proposed by bank-a (unpaid fees)`,
         'phase:    approved',
-        'tally:    2/2 approve, 0 reject, 2 required',
+        'tally:    2/3 approve, 0 reject, 2 required',
       ]),
     );
     const members = await cli('members', ...at());

@@ -12,6 +12,7 @@ import {
   sharedKeySecretName,
   subnetsOf,
   teardownStages,
+  throwawaySshPublicKey,
   type ProvisionPlan,
 } from './provisioning';
 
@@ -161,5 +162,24 @@ describe('teardownStages', () => {
 
   it('skips the connection stage when there are no peers', () => {
     expect(teardownStages('bank-d', plan.placement, [])[0]![0]!.id).toContain('virtualMachineScaleSets');
+  });
+});
+
+describe('throwawaySshPublicKey', () => {
+  it('is an OpenSSH ssh-rsa public key whose wire format reads back', () => {
+    const [kind, blob, comment] = throwawaySshPublicKey().split(' ');
+    expect(kind).toBe('ssh-rsa');
+    expect(comment).toBe('trustnet-no-login');
+    const bytes = Buffer.from(blob!, 'base64');
+    const fields: Buffer[] = [];
+    for (let at = 0; at < bytes.length; ) {
+      const n = bytes.readUInt32BE(at);
+      fields.push(bytes.subarray(at + 4, at + 4 + n));
+      at += 4 + n;
+    }
+    expect(fields).toHaveLength(3);
+    expect(fields[0]!.toString()).toBe('ssh-rsa');
+    expect(fields[1]!.toString('hex')).toBe('010001');
+    expect(fields[2]!.length).toBe(385); // a leading zero and 3072 bits
   });
 });

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { parseCidr } from './cidr';
 import type { AzurePlacement, Profile } from './membership';
 
@@ -331,3 +331,23 @@ export function teardownStages(
     [net('networkSecurityGroups', n.nsg)],
   ].filter((stage) => stage.length > 0);
 }
+
+/** An SSH public key nobody holds the private half of: break-glass access is Run Command, not SSH. */
+export function throwawaySshPublicKey(): string {
+  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 3072 });
+  const jwk = publicKey.export({ format: 'jwk' }) as { n: string; e: string };
+  const mpint = (b64: string) => {
+    let bytes = Buffer.from(b64, 'base64url');
+    if (bytes[0]! & 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes]);
+    return bytes;
+  };
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n);
+    return b;
+  };
+  const field = (b: Buffer) => Buffer.concat([u32(b.length), b]);
+  const blob = Buffer.concat([field(Buffer.from('ssh-rsa')), field(mpint(jwk.e)), field(mpint(jwk.n))]);
+  return `ssh-rsa ${blob.toString('base64')} trustnet-no-login`;
+}
+

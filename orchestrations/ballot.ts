@@ -14,6 +14,7 @@ import {
 import { evaluate, type Tally } from '../core/policy';
 import { getAudit, getRegistry } from '../functions/edge/services';
 import { nowMs } from '../runtime/clock';
+import { startProvisioning } from './provision';
 
 /**
  * One ballot: a membership request or a proposal. Votes are recorded at the door (one row per voter);
@@ -228,6 +229,9 @@ export async function closeBallot(
     );
     await registry.updateRequest(b.id, (r) => ({ ...r, decisionAudited: true }) as MembershipRequest);
   }
+  // Approval means nothing until the bank's node runs: onboarding starts here (orchestrations/provision.ts).
+  if (b.kind === 'request' && record.outcome === 'approved')
+    await startProvisioning(df.getClient(context), b.id);
   return stateOf(record, record.tally ?? tally, record.outcome);
 }
 

@@ -1,3 +1,4 @@
+import { startLocalCloud } from '../local/cloud/start';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,10 +53,21 @@ export async function testConsortium(
 }
 
 /** Starts TrustNet itself in-process on a virtual clock, against the run's Azurite, with its own tables. */
-export async function startTrustNet(file: string) {
+export async function startTrustNet(file: string, options: { latencyFactor?: number } = {}) {
   process.env['TRUSTNET_CONSORTIUM_FILE'] = file;
   process.env['TRUSTNET_TASK_HUB'] = `T${randomUUID().replace(/-/g, '').slice(0, 20)}`;
-  return startTestHost({ appDir: REPO_ROOT, loadLocalSettings: false, virtualClock: true });
+  process.env['TRUSTNET_KEY_VAULT_URL'] ??= 'https://trustnet-platform.vault.azure.net';
+  process.env['TRUSTNET_PLATFORM_PRINCIPAL_ID'] ??= '00000000-0000-4000-8000-000000000001';
+  process.env['TRUSTNET_POLL_INTERVAL'] ??= 'PT1S';
+  // Instant by default: tests move time with the virtual clock when they want latency.
+  const cloud = await startLocalCloud({ latencyFactor: options.latencyFactor ?? 0 });
+  const host = await startTestHost({
+    appDir: REPO_ROOT,
+    loadLocalSettings: false,
+    virtualClock: true,
+    admin: (method, path, body) => cloud.admin(method, path, body),
+  });
+  return Object.assign(host, { cloud });
 }
 
 export async function sign(

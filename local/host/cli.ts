@@ -6,6 +6,8 @@ import { HostStartError } from './errors';
 import { startHost, type RunningHost } from './host';
 import { loadLocalSettings } from './settings-file';
 import { ensureSampleConsortium } from '../sample-consortium';
+import type { LocalCloud } from '../cloud/index';
+import { latencyFactorSetting, startLocalCloud } from '../cloud/start';
 
 const USAGE = `Usage: npm start -- [options]
 
@@ -129,11 +131,22 @@ async function main(): Promise<void> {
         `Azurite: tables on 127.0.0.1:${azurite.ports.table}, blobs on ${azurite.ports.blob}, queues on ${azurite.ports.queue}; data in ${location}`,
       );
     }
+    // TrustNet provisions into the local cloud unless it is pointed at Azure.
+    let cloud: LocalCloud | undefined;
+    if (options.appDir === TRUSTNET_DIR && !process.env['AZURE_SUBSCRIPTION_ID']) {
+      cloud = await startLocalCloud();
+      console.log(
+        `Local cloud: ARM and Key Vault emulated in process (latency ×${latencyFactorSetting()}); founders' nodes built; /admin/cloud/resources lists everything`,
+      );
+    }
     host = await startHost({
       appDir: options.appDir,
       port: options.port,
       virtualClock: options.virtualClock,
       loadLocalSettings: false,
+      ...(cloud
+        ? { admin: (method: string, path: string, body: string) => cloud.admin(method, path, body) }
+        : {}),
     });
     console.log(describe(host));
     console.log('Press Ctrl-C to stop.');

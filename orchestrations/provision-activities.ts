@@ -1,0 +1,398 @@
+import * as df from 'durable-functions';
+import { AzureError } from '../azure/azure-error';
+import { VaultError } from '../azure/key-vault';
+import { CertificateError } from '../core/certificates';
+import { parseDuration, addDuration } from '../core/duration';
+import type { MembershipRequest, Member, Step } from '../core/membership';
+import {
+  PROVISIONING_STEPS,
+  PlanError,
+  gatewaySkuFor,
+  nodeParameters,
+  throwawaySshPublicKey,
+  networkParameters,
+  gatewayParameters,
+  vaultParameters,
+  p2pRuleName,
+  p2pRulePriority,
+  bankResourceNames,
+  sharedKeySecretName,
+  deploymentName,
+  type Peer,
+  type ProvisionPlan,
+  type ProvisioningStep,
+} from '../core/provisioning';
+import { getAudit, getRegistry } from '../functions/edge/services';
+import { now, nowMs } from '../runtime/clock';
+import { ConfigError, readSetting, requireSetting } from '../runtime/settings';
+import { getArm, getPlacements } from './provisioning-services';
+import { ensureSharedKey, issueNodeCertificate } from './vaults';
+
+/** The activities of the provisioning workflow (orchestrations/provision.ts). */
+export const PLAN_ACTIVITY = 'provisionPlanV1';
+export const STEP_ACTIVITY = 'provisionStepV1';
+export const ACCESS_ACTIVITY = 'provisionAccessV1';
+export const VAULT_PARAMETERS_ACTIVITY = 'provisionVaultParametersV1';
+export const CERTIFICATE_ACTIVITY = 'provisionCertificateV1';
+export const NODE_PARAMETERS_ACTIVITY = 'provisionNodeParametersV1';
+export const SHARED_KEY_ACTIVITY = 'provisionSharedKeyV1';
+export const ADMIT_ACTIVITY = 'provisionAdmitV1';
+export const ACTIVATE_ACTIVITY = 'provisionActivateV1';
+export const FAIL_ACTIVITY = 'provisionFailV1';
+export const ABANDONED_ACTIVITY = 'provisionAbandonedV1';
+export const DRY_RUN_ACTIVITY = 'provisionDryRunV1';
+
+export interface StepError {
+  code: string;
+  message: string;
+  azureCode?: string;
+}
+
+export type StepOutcome = { ok: true; outputs: Record<string, unknown> } | { ok: false; error: StepError };
+
+/** Permanent Azure errors end the step; transient ones throw so the orchestrator's retry policy applies. */
+async function outcome(work: () => Promise<Record<string, unknown>>): Promise<StepOutcome> {
+  try {
+    return { ok: true, outputs: await work() };
+  } catch (e) {
+    if ((e instanceof AzureError || e instanceof VaultError) && !e.transient) {
+      const { code, message, azureCode } = e.toJSON();
+      return { ok: false, error: { code, message, ...(azureCode ? { azureCode } : {}) } };
+    }
+    if (e instanceof CertificateError) return { ok: false, error: { code: e.code, message: e.message } };
+    if (e instanceof PlanError || e instanceof ConfigError)
+      return { ok: false, error: { code: e.code, message: e.message } };
+    throw e;
+  }
+}
+
+function durationMsSetting(
+  name: 'TRUSTNET_POLL_INTERVAL' | 'TRUSTNET_RETRY_WINDOW',
+  fallback: string,
+): number {
+  const raw = readSetting(name) ?? fallback;
+  try {
+    const from = new Date(0);
+    const ms = addDuration(from, parseDuration(raw)).getTime();
+    if (ms <= 0) throw new Error('not positive');
+    return ms;
+  } catch {
+    throw new ConfigError(
+      'CONFIG.INVALID',
+      name,
+      `App setting ${name} must be an ISO 8601 duration such as PT30S; got "${raw}".`,
+    );
+  }
+}
+
+function dryRunSetting(): boolean {
+  const raw = readSetting('TRUSTNET_DRY_RUN');
+  if (raw === undefined || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new ConfigError(
+    'CONFIG.INVALID',
+    'TRUSTNET_DRY_RUN',
+    `App setting TRUSTNET_DRY_RUN must be true or false; got "${raw}".`,
+  );
+}
+
+async function requestOf(requestId: string): Promise<MembershipRequest> {
+  const request = await (await getRegistry()).getRequest(requestId);
+  if (!request) throw new Error(`Request ${requestId} is not in the registry.`);
+  return request;
+}
+
+// ---------------------------------------------------------------- plan
+
+export async function planProvisioning(input: {
+  requestId: string;
+  attempt?: number;
+}): Promise<ProvisionPlan> {
+  const registry = await getRegistry();
+  const request = await requestOf(input.requestId);
+  if (!['approved', 'provisioning', 'failed'].includes(request.phase))
+    throw new Error(`Request ${request.id} is ${request.phase}; only an approved request is provisioned.`);
+  const a = request.applicant;
+  const dryRun = dryRunSetting();
+  const pollMs = durationMsSetting('TRUSTNET_POLL_INTERVAL', 'PT30S');
+  const retryWindow = readSetting('TRUSTNET_RETRY_WINDOW') ?? 'P7D';
+  durationMsSetting('TRUSTNET_RETRY_WINDOW', 'P7D');
+
+  // The bank is a member from here on, PENDING until its node is reachable.
+  if (!dryRun) {
+    const member: Member = {
+      id: a.id,
+      legalName: a.legalName,
+      status: 'PENDING',
+      governanceKey: request.applicantKey,
+      keyThumbprint: request.keyThumbprint,
+      contacts: a.contacts,
+      azure: a.azure,
+      profile: a.profile,
+      joinedAt: now().toISOString(),
+      founder: false,
+      requestId: request.id,
+    };
+    await registry.addMember(member);
+  }
+  const placements = getPlacements();
+  const placement = await placements.ensure({ memberId: a.id, ...a.azure });
+  const members = (await registry.allMembers()).filter((m) => m.status === 'ACTIVE' && m.id !== a.id);
+  const peers: Peer[] = [];
+  for (const m of members) {
+    await placements.ensure({ memberId: m.id, ...m.azure });
+    peers.push({
+      id: m.id,
+      subscriptionId: m.azure.subscriptionId,
+      resourceGroup: m.azure.resourceGroup,
+      addressSpace: m.azure.addressSpace,
+      region: m.azure.region,
+    });
+  }
+  peers.sort((x, y) => x.id.localeCompare(y.id));
+
+  let gatewaySku = 'VpnGw1AZ';
+  let blocked: StepError | undefined;
+  try {
+    gatewaySku = gatewaySkuFor(peers.length + 1);
+    p2pRulePriority(placement.slot);
+  } catch (e) {
+    if (!(e instanceof PlanError)) throw e;
+    blocked = { code: e.code, message: e.message };
+  }
+
+  const attempt = input.attempt ?? 0;
+  const done: ProvisionPlan['done'] = {};
+  for (const s of request.steps ?? [])
+    if (s.state === 'succeeded' && (PROVISIONING_STEPS as readonly string[]).includes(s.name))
+      done[s.name as ProvisioningStep] = (s as Step & { outputs?: Record<string, unknown> }).outputs ?? {};
+
+  await registry.updateRequest(request.id, (r) => {
+    const steps = PROVISIONING_STEPS.map(
+      (name): Step =>
+        r.steps?.find((s) => s.name === name && s.state === 'succeeded') ?? { name, state: 'pending' },
+    );
+    return { ...r, phase: dryRun ? r.phase : 'provisioning', steps };
+  });
+
+  return {
+    requestId: request.id,
+    attempt,
+    bankId: a.id,
+    legalName: a.legalName,
+    profile: a.profile,
+    placement: a.azure,
+    slot: placement.slot,
+    gatewaySku,
+    peers,
+    dryRun,
+    pollMs,
+    retryWindow,
+    done,
+    ...(blocked ? { blocked } : {}),
+  };
+}
+
+// ---------------------------------------------------------------- steps
+
+export async function recordStep(input: {
+  requestId: string;
+  step: string;
+  state: Step['state'];
+  error?: StepError;
+  outputs?: Record<string, unknown>;
+  changes?: unknown[];
+}): Promise<void> {
+  const at = now().toISOString();
+  await (
+    await getRegistry()
+  ).updateRequest(input.requestId, (r) => {
+    const steps = [...(r.steps ?? [])];
+    const i = steps.findIndex((s) => s.name === input.step);
+    const before = i >= 0 ? steps[i]! : { name: input.step, state: 'pending' as const };
+    const next: Step & { outputs?: Record<string, unknown>; changes?: unknown[] } = {
+      name: input.step,
+      state: input.state,
+      started: input.state === 'running' ? at : before.started,
+      ...(input.state === 'running' ? {} : { ended: at }),
+      ...(input.error ? { error: input.error } : {}),
+      ...(input.outputs ? { outputs: input.outputs } : {}),
+      ...(input.changes ? { changes: input.changes } : {}),
+    };
+    if (i >= 0) steps[i] = next;
+    else steps.push(next);
+    return { ...r, steps };
+  });
+}
+
+export function checkAccess(plan: ProvisionPlan): Promise<StepOutcome> {
+  return outcome(async () => {
+    const arm = getArm();
+    // The bank's group, and every member's: peering writes a connection and an NSG rule into each.
+    const bank = await arm.checkAccess(plan.placement);
+    await Promise.all(plan.peers.map((p) => arm.checkAccess(p)));
+    return { location: bank.location, peersChecked: plan.peers.length };
+  });
+}
+
+export function vaultParametersFor(input: { plan: ProvisionPlan; network: Record<string, unknown> }) {
+  return vaultParameters(input.plan, input.network, requireSetting('TRUSTNET_PLATFORM_PRINCIPAL_ID'));
+}
+
+export function nodeParametersFor(input: {
+  plan: ProvisionPlan;
+  network: Record<string, unknown>;
+  vault: Record<string, unknown>;
+}) {
+  return nodeParameters(input.plan, input.network, input.vault, throwawaySshPublicKey());
+}
+
+export async function sharedKeyFor(input: { a: string; b: string }): Promise<string> {
+  const name = sharedKeySecretName(input.a, input.b);
+  await ensureSharedKey(name);
+  return name;
+}
+
+export function admitPeer(input: { plan: ProvisionPlan; peer: Peer }): Promise<StepOutcome> {
+  return outcome(async () => {
+    const { plan, peer } = input;
+    await getArm().admitP2p(
+      peer,
+      bankResourceNames(peer.id).nsg,
+      p2pRuleName(plan.bankId),
+      plan.placement.addressSpace,
+      p2pRulePriority(plan.slot),
+    );
+    return {};
+  });
+}
+
+export function certificateFor(input: {
+  plan: ProvisionPlan;
+  vault: Record<string, unknown>;
+}): Promise<StepOutcome> {
+  return outcome(() => issueNodeCertificate(input.plan, String(input.vault['vaultUri'])));
+}
+
+export function activate(plan: ProvisionPlan): Promise<StepOutcome> {
+  return outcome(async () => {
+    const registry = await getRegistry();
+    const audit = await getAudit();
+    const member = await registry.getMember(plan.bankId);
+    if (!member) throw new Error(`Member ${plan.bankId} vanished during provisioning.`);
+    if (member.status === 'PENDING') {
+      await audit.append(
+        {
+          kind: 'member.admitted',
+          subject: member.id,
+          actor: 'platform',
+          data: {
+            memberId: member.id,
+            legalName: member.legalName,
+            governanceKey: member.governanceKey,
+            requestId: plan.requestId,
+          },
+        },
+        () => new Date(nowMs()),
+      );
+      await registry.setMemberStatus(member.id, ['PENDING'], 'ACTIVE');
+    }
+    // The phase and the last step change together, so nobody sees `active` with a step still running.
+    const at = now().toISOString();
+    await registry.updateRequest(plan.requestId, (r) =>
+      r.phase === 'active'
+        ? undefined
+        : {
+            ...r,
+            phase: 'active',
+            steps: (r.steps ?? []).map((s) =>
+              s.name === 'activate' ? { ...s, state: 'succeeded', ended: at } : s,
+            ),
+          },
+    );
+    return { status: 'ACTIVE' };
+  });
+}
+
+export async function markFailed(input: {
+  requestId: string;
+  step: string;
+  error: StepError;
+}): Promise<void> {
+  const registry = await getRegistry();
+  const request = await requestOf(input.requestId);
+  if (request.phase !== 'failed') {
+    await (
+      await getAudit()
+    ).append(
+      {
+        kind: 'provisioning.failed',
+        subject: input.requestId,
+        actor: 'platform',
+        data: { requestId: input.requestId, step: input.step, ...input.error },
+      },
+      () => new Date(nowMs()),
+    );
+  }
+  await registry.updateRequest(input.requestId, (r) =>
+    r.phase === 'failed' ? undefined : { ...r, phase: 'failed' },
+  );
+}
+
+export async function markAbandoned(input: { requestId: string; bankId: string }): Promise<void> {
+  const registry = await getRegistry();
+  const request = await requestOf(input.requestId);
+  await registry.setMemberStatus(input.bankId, ['PENDING'], 'REMOVED');
+  // The bank may apply again: its id, name and key are free once nothing of it is left.
+  await Promise.all([
+    registry.release('id', request.applicant.id, request.id),
+    registry.release('name', request.applicant.legalName.toLowerCase(), request.id),
+    registry.release('key', request.keyThumbprint, request.id),
+  ]);
+}
+
+/** Validation and what-if of the templates whose inputs are known up front; nothing is created. */
+export async function dryRun(plan: ProvisionPlan): Promise<{ phase: string; changes: number }> {
+  const arm = getArm();
+  let total = 0;
+  const runs: Array<[ProvisioningStep, Parameters<typeof arm.whatIf>[2], Record<string, unknown>]> = [
+    ['network', 'member-network', networkParameters(plan)],
+    ['gateway', 'member-gateway', gatewayParameters(plan)],
+  ];
+  try {
+    await arm.checkAccess(plan.placement);
+    await recordStep({ requestId: plan.requestId, step: 'access', state: 'succeeded' });
+  } catch (e) {
+    if (e instanceof AzureError && !e.transient) {
+      await recordStep({ requestId: plan.requestId, step: 'access', state: 'failed', error: e.toJSON() });
+      return { phase: 'approved', changes: 0 };
+    }
+    throw e;
+  }
+  for (const [step, template, parameters] of runs) {
+    const name = deploymentName(plan.requestId, step);
+    try {
+      await arm.validate(plan.placement, name, template, parameters);
+      const changes = await arm.whatIf(plan.placement, name, template, parameters);
+      total += changes.length;
+      await recordStep({ requestId: plan.requestId, step, state: 'skipped', changes });
+    } catch (e) {
+      if (!(e instanceof AzureError) || e.transient) throw e;
+      await recordStep({ requestId: plan.requestId, step, state: 'failed', error: e.toJSON() });
+    }
+  }
+  return { phase: 'approved', changes: total };
+}
+
+df.app.activity(PLAN_ACTIVITY, { handler: planProvisioning });
+df.app.activity(STEP_ACTIVITY, { handler: recordStep });
+df.app.activity(ACCESS_ACTIVITY, { handler: checkAccess });
+df.app.activity(VAULT_PARAMETERS_ACTIVITY, { handler: vaultParametersFor });
+df.app.activity(NODE_PARAMETERS_ACTIVITY, { handler: nodeParametersFor });
+df.app.activity(CERTIFICATE_ACTIVITY, { handler: certificateFor });
+df.app.activity(SHARED_KEY_ACTIVITY, { handler: sharedKeyFor });
+df.app.activity(ADMIT_ACTIVITY, { handler: admitPeer });
+df.app.activity(ACTIVATE_ACTIVITY, { handler: activate });
+df.app.activity(FAIL_ACTIVITY, { handler: markFailed });
+df.app.activity(ABANDONED_ACTIVITY, { handler: markAbandoned });
+df.app.activity(DRY_RUN_ACTIVITY, { handler: dryRun });

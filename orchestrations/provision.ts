@@ -1,0 +1,384 @@
+import * as df from 'durable-functions';
+import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
+import type { DeploymentState } from '../azure/arm';
+import {
+  connectionParameters,
+  deploymentName,
+  gatewayIdOf,
+  networkParameters,
+  gatewayParameters,
+  type Peer,
+  type ProvisionPlan,
+  type ProvisioningStep,
+} from '../core/provisioning';
+import { DEPLOY_ORCHESTRATOR, azureRetry, type DeployInput } from './deploy';
+import {
+  ACCESS_ACTIVITY,
+  ACTIVATE_ACTIVITY,
+  ABANDONED_ACTIVITY,
+  ADMIT_ACTIVITY,
+  CERTIFICATE_ACTIVITY,
+  DRY_RUN_ACTIVITY,
+  FAIL_ACTIVITY,
+  NODE_PARAMETERS_ACTIVITY,
+  PLAN_ACTIVITY,
+  SHARED_KEY_ACTIVITY,
+  STEP_ACTIVITY,
+  VAULT_PARAMETERS_ACTIVITY,
+  type StepError,
+  type StepOutcome,
+} from './provision-activities';
+import { TEARDOWN_ORCHESTRATOR, type TeardownInput } from './teardown';
+
+/**
+ * Onboarding an approved bank, unattended: access check → network → (gateway → peering with every
+ * ACTIVE member) ∥ (vault → node certificate → scale set) → member ACTIVE. The gateway is the critical
+ * path (about 45 minutes in Azure), so it starts as soon as its VNet exists and the node is built
+ * beside it. A permanent failure stops with phase `failed` and waits: a member's `retry` resumes after
+ * the last step that succeeded; `abandon`, or no retry within the window, tears down what was built.
+ *
+ * Instance id: `<requestId>:provision`. Versioned like every orchestrator: a change to the yield
+ * sequence gets a new name.
+ */
+export const PROVISION_ORCHESTRATOR = 'provisionV1';
+export const GATEWAY_BRANCH = 'provisionGatewayBranchV1';
+export const NODE_BRANCH = 'provisionNodeBranchV1';
+export const PEER_ORCHESTRATOR = 'provisionPeerV1';
+export const RETRY_EVENT = 'retry';
+export const ABANDON_EVENT = 'abandon';
+
+export function provisionInstanceId(requestId: string): string {
+  return `${requestId}:provision`;
+}
+
+export interface ProvisionInput {
+  requestId: string;
+  attempt?: number;
+}
+
+type BranchResult =
+  { ok: true; outputs: Record<string, unknown> } | { ok: false; step: ProvisioningStep; error: StepError };
+
+function subId(plan: ProvisionPlan, part: string): string {
+  return `${plan.requestId}:provision:${plan.attempt}:${part}`;
+}
+
+/** An orchestration-side failure (retries spent): the message is all the library hands back. */
+function exhausted(e: unknown): StepError {
+  const message = e instanceof Error ? e.message : String(e);
+  return { code: 'AZURE.RETRIES_EXHAUSTED', message: message.slice(0, 500) };
+}
+
+function deployInput(
+  plan: ProvisionPlan,
+  placement: { subscriptionId: string; resourceGroup: string },
+  part: string,
+  template: DeployInput['template'],
+  parameters: Record<string, unknown>,
+): DeployInput {
+  return { placement, name: deploymentName(plan.requestId, part), template, parameters, pollMs: plan.pollMs };
+}
+
+/** Runs one deployment as a sub-orchestration and folds its end into a step outcome. */
+function* deployStep(
+  context: OrchestrationContext,
+  plan: ProvisionPlan,
+  input: DeployInput,
+): Generator<Task, StepOutcome, DeploymentState> {
+  try {
+    const state: DeploymentState = yield context.df.callSubOrchestrator(
+      DEPLOY_ORCHESTRATOR,
+      input,
+      subId(plan, input.name),
+    );
+    if (state.state === 'succeeded') return { ok: true, outputs: state.outputs };
+    if (state.state === 'failed') return { ok: false, error: state.error };
+    return {
+      ok: false,
+      error: { code: 'DEPLOY.UNKNOWN', message: `Deployment ${input.name} ended unsettled.` },
+    };
+  } catch (e) {
+    return { ok: false, error: exhausted(e) };
+  }
+}
+
+/**
+ * Records the step as running, runs it (unless an earlier attempt finished it: then its outputs are
+ * reused), and records how it ended.
+ */
+function* step(
+  context: OrchestrationContext,
+  plan: ProvisionPlan,
+  name: ProvisioningStep,
+  body: () => Generator<Task, StepOutcome, unknown>,
+): Generator<Task, BranchResult, unknown> {
+  const done = plan.done[name];
+  if (done) return { ok: true, outputs: done };
+  yield context.df.callActivityWithRetry(STEP_ACTIVITY, azureRetry, {
+    requestId: plan.requestId,
+    step: name,
+    state: 'running',
+  });
+  const outcome = yield* body();
+  yield context.df.callActivityWithRetry(STEP_ACTIVITY, azureRetry, {
+    requestId: plan.requestId,
+    step: name,
+    state: outcome.ok ? 'succeeded' : 'failed',
+    error: outcome.ok ? undefined : outcome.error,
+    outputs: outcome.ok ? outcome.outputs : undefined,
+  });
+  return outcome.ok
+    ? { ok: true, outputs: outcome.outputs }
+    : { ok: false, step: name, error: outcome.error };
+}
+
+function* activityOutcome(context: OrchestrationContext, name: string, input: unknown) {
+  try {
+    return (yield context.df.callActivityWithRetry(name, azureRetry, input)) as StepOutcome;
+  } catch (e) {
+    return { ok: false, error: exhausted(e) } as StepOutcome;
+  }
+}
+
+// ---------------------------------------------------------------- the parent
+
+const provision: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const input = context.df.getInput<ProvisionInput>();
+  let plan: ProvisionPlan;
+  try {
+    plan = yield context.df.callActivityWithRetry(PLAN_ACTIVITY, azureRetry, input);
+  } catch (e) {
+    // Not even a plan (storage down for minutes, a bad setting): say so in the status and wait for a
+    // member's retry, as any failed step does.
+    const error = exhausted(e);
+    yield context.df.callActivityWithRetry(FAIL_ACTIVITY, azureRetry, {
+      requestId: input.requestId,
+      step: 'plan',
+      error,
+    });
+    context.df.setCustomStatus({ phase: 'failed', step: 'plan', error });
+    const retry = context.df.waitForExternalEvent(RETRY_EVENT);
+    const abandon = context.df.waitForExternalEvent(ABANDON_EVENT);
+    const winner = yield context.df.Task.any([retry, abandon]);
+    if (winner === retry)
+      context.df.continueAsNew({
+        requestId: input.requestId,
+        attempt: (input.attempt ?? 0) + 1,
+      } satisfies ProvisionInput);
+    return undefined;
+  }
+  context.df.setCustomStatus({ phase: plan.dryRun ? 'dry-run' : 'provisioning', attempt: plan.attempt });
+
+  if (plan.dryRun) {
+    // Validation and what-if only: the planned changes land in `steps`, nothing is created.
+    return yield context.df.callActivityWithRetry(DRY_RUN_ACTIVITY, azureRetry, plan);
+  }
+
+  let failure: BranchResult | undefined;
+  const access = yield* step(context, plan, 'access', function* () {
+    if (plan.blocked) return { ok: false, error: plan.blocked } as StepOutcome;
+    return yield* activityOutcome(context, ACCESS_ACTIVITY, plan);
+  });
+  if (!access.ok) failure = access;
+
+  let network: BranchResult | undefined;
+  if (!failure) {
+    network = yield* step(context, plan, 'network', () =>
+      deployStep(
+        context,
+        plan,
+        deployInput(plan, plan.placement, 'network', 'member-network', networkParameters(plan)),
+      ),
+    );
+    if (!network.ok) failure = network;
+  }
+
+  if (!failure && network?.ok) {
+    const branchInput = { plan, network: network.outputs };
+    const results: BranchResult[] = yield context.df.Task.all([
+      context.df.callSubOrchestrator(GATEWAY_BRANCH, branchInput, subId(plan, 'gateway-branch')),
+      context.df.callSubOrchestrator(NODE_BRANCH, branchInput, subId(plan, 'node-branch')),
+    ]);
+    failure = results.find((r) => !r.ok);
+  }
+
+  if (!failure) {
+    const active = yield* step(context, plan, 'activate', () =>
+      activityOutcome(context, ACTIVATE_ACTIVITY, plan),
+    );
+    if (active.ok) {
+      context.df.setCustomStatus({ phase: 'active', attempt: plan.attempt });
+      return { phase: 'active' };
+    }
+    failure = active;
+  }
+
+  // Stopped: leave everything as it is and wait for a member to decide.
+  const f = failure as Extract<BranchResult, { ok: false }>;
+  yield context.df.callActivityWithRetry(FAIL_ACTIVITY, azureRetry, {
+    requestId: plan.requestId,
+    step: f.step,
+    error: f.error,
+  });
+  context.df.setCustomStatus({ phase: 'failed', step: f.step, error: f.error, attempt: plan.attempt });
+  const windowEnds = new Date(context.df.currentUtcDateTime.getTime() + durationMs(plan.retryWindow));
+  const timer = context.df.createTimer(windowEnds);
+  const retry = context.df.waitForExternalEvent(RETRY_EVENT);
+  const abandon = context.df.waitForExternalEvent(ABANDON_EVENT);
+  const winner = yield context.df.Task.any([retry, abandon, timer]);
+  if (!timer.isCompleted) timer.cancel();
+  if (winner === retry) {
+    context.df.continueAsNew({
+      requestId: plan.requestId,
+      attempt: plan.attempt + 1,
+    } satisfies ProvisionInput);
+    return undefined;
+  }
+  const teardown: TeardownInput = {
+    requestId: plan.requestId,
+    bankId: plan.bankId,
+    placement: plan.placement,
+    peers: plan.peers,
+    reason: winner === abandon ? 'abandoned by a member' : `no retry within ${plan.retryWindow}`,
+    pollMs: plan.pollMs,
+  };
+  yield context.df.callSubOrchestrator(TEARDOWN_ORCHESTRATOR, teardown, subId(plan, 'teardown'));
+  yield context.df.callActivityWithRetry(ABANDONED_ACTIVITY, azureRetry, teardown);
+  context.df.setCustomStatus({ phase: 'failed', step: f.step, error: f.error, tornDown: true });
+  return { phase: 'failed', tornDown: true };
+};
+
+/** ISO 8601 durations without months or years (the plan activity has checked them). */
+function durationMs(iso: string): number {
+  const m = /^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(iso);
+  if (!m) return 7 * 86_400_000;
+  const [, w, d, h, min, s] = m.map((x) => Number(x ?? 0));
+  return ((((w! * 7 + d!) * 24 + h!) * 60 + min!) * 60 + s!) * 1000;
+}
+
+// ---------------------------------------------------------------- gateway, then peering
+
+const gatewayBranch: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const { plan } = context.df.getInput<{ plan: ProvisionPlan; network: Record<string, unknown> }>();
+  const gateway = yield* step(context, plan, 'gateway', () =>
+    deployStep(
+      context,
+      plan,
+      deployInput(plan, plan.placement, 'gateway', 'member-gateway', gatewayParameters(plan)),
+    ),
+  );
+  if (!gateway.ok) return gateway;
+  const gatewayId = String(gateway.outputs['gatewayId']);
+  return yield* step(context, plan, 'peering', function* () {
+    if (plan.peers.length === 0) return { ok: true, outputs: { peers: 0 } } as StepOutcome;
+    const results = (yield context.df.Task.all(
+      plan.peers.map((peer) =>
+        context.df.callSubOrchestrator(
+          PEER_ORCHESTRATOR,
+          { plan, peer, gatewayId },
+          subId(plan, `peer-${peer.id}`),
+        ),
+      ),
+    )) as StepOutcome[];
+    const failed = results.find((r) => !r.ok);
+    return failed ?? ({ ok: true, outputs: { peers: plan.peers.length } } as StepOutcome);
+  });
+};
+
+/** One member: a connection each way (the pair's shared key read from the vault) and its NSG rule. */
+const peer: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const { plan, peer, gatewayId } = context.df.getInput<{
+    plan: ProvisionPlan;
+    peer: Peer;
+    gatewayId: string;
+  }>();
+  try {
+    const secretRef: string = yield context.df.callActivityWithRetry(SHARED_KEY_ACTIVITY, azureRetry, {
+      a: plan.bankId,
+      b: peer.id,
+    });
+    const bank = { id: plan.bankId, region: plan.placement.region, gatewayId };
+    const other = { id: peer.id, region: peer.region, gatewayId: gatewayIdOf(peer.id, peer) };
+    const out = deployInput(
+      plan,
+      plan.placement,
+      `cn-${peer.id}-out`,
+      'vpn-connection',
+      connectionParameters(bank, other, ''),
+    );
+    out.parameters['sharedKey'] = { secretRef };
+    const back = deployInput(
+      plan,
+      peer,
+      `cn-${peer.id}-in`,
+      'vpn-connection',
+      connectionParameters(other, bank, ''),
+    );
+    back.parameters['sharedKey'] = { secretRef };
+    const [there, home, admitted]: [DeploymentState, DeploymentState, StepOutcome] =
+      yield context.df.Task.all([
+        context.df.callSubOrchestrator(DEPLOY_ORCHESTRATOR, out, subId(plan, out.name)),
+        context.df.callSubOrchestrator(DEPLOY_ORCHESTRATOR, back, subId(plan, back.name)),
+        context.df.callActivityWithRetry(ADMIT_ACTIVITY, azureRetry, { plan, peer }),
+      ]);
+    for (const d of [there, home])
+      if (d.state === 'failed') return { ok: false, error: d.error } satisfies StepOutcome;
+    if (!admitted.ok) return admitted;
+    return { ok: true, outputs: {} };
+  } catch (e) {
+    return { ok: false, error: exhausted(e) } as StepOutcome;
+  }
+};
+
+// ---------------------------------------------------------------- vault, certificate, node
+
+const nodeBranch: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const { plan, network } = context.df.getInput<{ plan: ProvisionPlan; network: Record<string, unknown> }>();
+  const vault = yield* step(context, plan, 'vault', function* () {
+    const parameters = (yield context.df.callActivityWithRetry(VAULT_PARAMETERS_ACTIVITY, azureRetry, {
+      plan,
+      network,
+    })) as Record<string, unknown>;
+    return yield* deployStep(
+      context,
+      plan,
+      deployInput(plan, plan.placement, 'vault', 'member-vault', parameters),
+    );
+  });
+  if (!vault.ok) return vault;
+  const certificate = yield* step(context, plan, 'certificate', () =>
+    activityOutcome(context, CERTIFICATE_ACTIVITY, { plan, vault: vault.outputs }),
+  );
+  if (!certificate.ok) return certificate;
+  return yield* step(context, plan, 'node', function* () {
+    const parameters = (yield context.df.callActivityWithRetry(NODE_PARAMETERS_ACTIVITY, azureRetry, {
+      plan,
+      network,
+      vault: vault.outputs,
+    })) as Record<string, unknown>;
+    return yield* deployStep(
+      context,
+      plan,
+      deployInput(plan, plan.placement, 'node', 'member-node', parameters),
+    );
+  });
+};
+
+df.app.orchestration(PROVISION_ORCHESTRATOR, provision);
+df.app.orchestration(GATEWAY_BRANCH, gatewayBranch);
+df.app.orchestration(NODE_BRANCH, nodeBranch);
+df.app.orchestration(PEER_ORCHESTRATOR, peer);
+
+/**
+ * Starts onboarding an approved request unless it has started already (the ballot's close activity
+ * calls this, and may run again after a crash).
+ */
+export async function startProvisioning(client: df.DurableClient, requestId: string): Promise<void> {
+  const instanceId = provisionInstanceId(requestId);
+  const status = await client.getStatus(instanceId).catch(() => undefined);
+  if (status?.runtimeStatus) return;
+  await client.startNew(PROVISION_ORCHESTRATOR, {
+    instanceId,
+    input: { requestId } satisfies ProvisionInput,
+  });
+}
