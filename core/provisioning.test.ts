@@ -172,7 +172,7 @@ describe('throwawaySshPublicKey', () => {
     expect(comment).toBe('trustnet-no-login');
     const bytes = Buffer.from(blob!, 'base64');
     const fields: Buffer[] = [];
-    for (let at = 0; at < bytes.length; ) {
+    for (let at = 0; at < bytes.length;) {
       const n = bytes.readUInt32BE(at);
       fields.push(bytes.subarray(at + 4, at + 4 + n));
       at += 4 + n;

@@ -85,6 +85,8 @@ export function bankResourceNames(bankId: string) {
     vnet: `vnet-${bankId}`,
     gateway: `vgw-${bankId}`,
     gatewayIp: `pip-vgw-${bankId}`,
+    natGateway: `natgw-${bankId}`,
+    natGatewayIp: `pip-natgw-${bankId}`,
     loadBalancer: `lb-${bankId}`,
     identity: `id-${bankId}-node`,
     scaleSet: `vmss-${bankId}`,
@@ -328,7 +330,9 @@ export function teardownStages(
         : []),
     ],
     [net('virtualNetworks', n.vnet)],
-    [net('networkSecurityGroups', n.nsg)],
+    // Both were attached to the node subnet, so they go once the VNet has.
+    [net('networkSecurityGroups', n.nsg), net('natGateways', n.natGateway)],
+    [net('publicIPAddresses', n.natGatewayIp)],
   ].filter((stage) => stage.length > 0);
 }
 
@@ -350,4 +354,3 @@ export function throwawaySshPublicKey(): string {
   const blob = Buffer.concat([field(Buffer.from('ssh-rsa')), field(mpint(jwk.e)), field(mpint(jwk.n))]);
   return `ssh-rsa ${blob.toString('base64')} trustnet-no-login`;
 }
-

@@ -1,6 +1,9 @@
 import { X509Certificate } from 'node:crypto';
 import { verifyChain as verifyAudit } from '../core/audit';
 import { CORDA_ROLE_OID, describeCertificate, splitPem, x509 } from '../core/certificates';
+import { deploymentName as deploymentNameOf } from '../core/provisioning';
+import { getPlacements } from '../orchestrations/provisioning-services';
+import { vaultAt } from '../orchestrations/vaults';
 import { json, type Json } from '../test/http';
 import {
   applicantPayload,
@@ -136,7 +139,6 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
     expect(cert.subject).toContain('O=Bank D');
 
     // The chain, as the bank's vault holds it, verifies up to the root in the platform vault.
-    const { vaultAt } = await import('../orchestrations/vaults');
     const stored = await vaultAt(`https://${entry![0]}.vault.azure.net`).getCertificate('corda-node-ca');
     const rootPem = await vaultAt('https://trustnet-platform.vault.azure.net').getSecret(
       'trustnet-root-ca-cert',
@@ -209,5 +211,146 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
     const access = failed.steps.find((s: Json) => s.name === 'access');
     expect(access).toMatchObject({ state: 'failed', error: { code: 'ACCESS.RESOURCE_GROUP_NOT_FOUND' } });
     expect((await json(await fetch(`${host.url}/api/members/bank-f`))).status).toBe('PENDING');
+  });
+
+  async function signedAction(path: string, payload: Record<string, unknown>, as = 'bank-a') {
+    const body = { consortium: name, actor: as, issuedAt: now().toISOString(), ...payload };
+    return joseRequest(`${host.url}${path}`, await sign(body, banks[as]!.privateKey, { kid: as }));
+  }
+
+  it('abandoning a failed onboarding tears it down, frees the bank to apply again and audits who asked', async () => {
+    const list = await json(await fetch(`${host.url}/api/membership-requests?phase=failed`));
+    const failed = list.items.find((r: Json) => r.applicant.id === 'bank-f');
+    expect(failed).toBeDefined();
+    const wrong = await signedAction(`/api/membership-requests/${failed.id}/abandon`, {
+      action: 'retry',
+      subject: failed.id,
+    });
+    expect(wrong.status).toBe(400);
+    const res = await signedAction(`/api/membership-requests/${failed.id}/abandon`, {
+      action: 'abandon',
+      subject: failed.id,
+    });
+    expect(res.status).toBe(202);
+    for (let i = 0; i < 400; i++) {
+      const m = await json(await fetch(`${host.url}/api/members/bank-f`));
+      if (m.status === 'REMOVED') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect((await json(await fetch(`${host.url}/api/members/bank-f`))).status).toBe('REMOVED');
+    const after = await json(await fetch(`${host.url}/api/membership-requests/${failed.id}`));
+    expect(after.phase).toBe('failed');
+    expect(after.steps.find((s: Json) => s.name === 'teardown')).toMatchObject({ state: 'succeeded' });
+    const again = await signedAction(`/api/membership-requests/${failed.id}/retry`, {
+      action: 'retry',
+      subject: failed.id,
+    });
+    expect(again.status).toBe(409);
+    expect((await json(again)).code).toBe('PROVISIONING.NOT_FAILED');
+  });
+
+  it('a permanent Azure failure stops at its step with the Azure code; retry resumes from there', async () => {
+    const faults = await fetch(`${host.url}/admin/cloud/faults`, {
+      method: 'POST',
+      body: JSON.stringify({
+        operation: 'arm:deploy:Microsoft.Network/virtualNetworkGateways',
+        kind: 'quota',
+      }),
+    });
+    expect(faults.status).toBe(200);
+    const azure = {
+      ...applicantPayload(name, now()).applicant.azure,
+      resourceGroup: 'rg-bank-g',
+      addressSpace: '10.70.0.0/16',
+    };
+    const { payload } = await applyAndApprove(
+      { id: 'bank-g', legalName: 'O=Bank G, L=Vienna, C=AT', azure },
+      true,
+      ['bank-a', 'bank-b', 'bank-c'],
+    );
+    const failed = await until(payload.requestId, ['failed', 'active']);
+    expect(failed.phase).toBe('failed');
+    expect(failed.steps.find((s: Json) => s.name === 'gateway')).toMatchObject({
+      state: 'failed',
+      error: { code: 'DEPLOY.QUOTA_EXCEEDED', azureCode: 'QuotaExceeded' },
+    });
+    expect(failed.steps.find((s: Json) => s.name === 'network')).toMatchObject({ state: 'succeeded' });
+    const runsBefore = host.cloud.arm.stats().deploymentRuns;
+    const res = await signedAction(`/api/membership-requests/${payload.requestId}/retry`, {
+      action: 'retry',
+      subject: payload.requestId,
+    });
+    expect(res.status).toBe(202);
+    const done = await until(payload.requestId, ['active']);
+    expect(done.steps.every((s: Json) => s.state === 'succeeded')).toBe(true);
+    // The network was not deployed again; the gateway once more (its first run failed).
+    const runsAfter = host.cloud.arm.stats().deploymentRuns;
+    const network = Object.keys(runsAfter).find((k) =>
+      k.endsWith(deploymentNameOf(payload.requestId, 'network')),
+    )!;
+    expect(runsAfter[network]).toBe(runsBefore[network]);
+    expect(runsAfter[network]).toBe(1);
+    const gateway = Object.keys(runsAfter).find((k) =>
+      k.endsWith(deploymentNameOf(payload.requestId, 'gateway')),
+    )!;
+    expect(runsAfter[gateway]).toBe(2);
+  });
+
+  it('removing a member tears down its node and connections and publishes its certificate in the CRL', async () => {
+    const placement = await getPlacements().get('bank-d');
+    const serial = placement!.certificate!.serial;
+    const proposed = await signedAction('/api/members/bank-d/proposals', {
+      action: 'remove',
+      subject: 'bank-d',
+      reason: 'left the consortium',
+    });
+    expect(proposed.status).toBe(202);
+    const { id } = await json(proposed);
+    for (const voter of ['bank-a', 'bank-b', 'bank-c']) {
+      const vote = {
+        consortium: name,
+        requestId: id,
+        voter,
+        decision: 'approve',
+        reason: 'ok',
+        issuedAt: now().toISOString(),
+      };
+      await joseRequest(
+        `${host.url}/api/proposals/${id}/votes`,
+        await sign(vote, banks[voter]!.privateKey, { kid: voter }),
+      );
+    }
+    let text = '';
+    for (let i = 0; i < 600; i++) {
+      text = JSON.stringify((await json(await admin('/admin/cloud/resources'))).resources);
+      if (!text.includes('bank-d')) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Nothing of bank-d is left: not its resources, its connections, nor its rules on other members.
+    expect(text).not.toContain('bank-d');
+    expect(text).toContain('vmss-bank-a');
+
+    let crl: InstanceType<typeof x509.X509Crl> | undefined;
+    for (let i = 0; i < 200 && !crl?.entries.length; i++) {
+      const res = await fetch(`${host.url}/api/crl`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('application/pkix-crl');
+      crl = new x509.X509Crl(new Uint8Array(await res.arrayBuffer()));
+      if (!crl.entries.length) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(crl!.entries.map((e) => e.serialNumber.toLowerCase().replace(/^0+/, ''))).toContain(
+      serial.replace(/^0+/, ''),
+    );
+    const doormanPem = await vaultAt('https://trustnet-platform.vault.azure.net').getSecret(
+      'trustnet-doorman-ca-cert',
+    );
+    await expect(
+      crl!.verify({ publicKey: new x509.X509Certificate(splitPem(doormanPem!)[0]!).publicKey }),
+    ).resolves.toBe(true);
+    const audit = await json(await fetch(`${host.url}/api/audit?limit=1000`));
+    expect(audit.items.some((e: Json) => e.kind === 'certificate.revoked' && e.data.serial === serial)).toBe(
+      true,
+    );
+    await expect(verifyAudit(audit.items)).resolves.toMatchObject({ ok: true });
   });
 });

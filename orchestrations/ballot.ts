@@ -15,6 +15,7 @@ import { evaluate, type Tally } from '../core/policy';
 import { getAudit, getRegistry } from '../functions/edge/services';
 import { nowMs } from '../runtime/clock';
 import { startProvisioning } from './provision';
+import { startRemoval } from './teardown';
 
 /**
  * One ballot: a membership request or a proposal. Votes are recorded at the door (one row per voter);
@@ -271,8 +272,10 @@ async function applyProposal(p: Proposal, context: InvocationContext): Promise<v
     },
     at,
   );
-  // Eligibility changed: every open ballot re-counts.
   const client = df.getClient(context);
+  // A removed member's node, connections and certificate go: the same teardown as an abandoned onboarding.
+  if (p.action === 'remove') await startRemoval(client, member, p.id);
+  // Eligibility changed: every open ballot re-counts.
   const open = [
     ...(await registry.openRequests()).filter((r) => r.phase === 'voting'),
     ...(await registry.openProposals()),

@@ -85,6 +85,10 @@ function durationMsSetting(
   }
 }
 
+export function pollIntervalMs(): number {
+  return durationMsSetting('TRUSTNET_POLL_INTERVAL', 'PT30S');
+}
+
 function dryRunSetting(): boolean {
   const raw = readSetting('TRUSTNET_DRY_RUN');
   if (raw === undefined || raw === 'false') return false;
@@ -114,7 +118,7 @@ export async function planProvisioning(input: {
     throw new Error(`Request ${request.id} is ${request.phase}; only an approved request is provisioned.`);
   const a = request.applicant;
   const dryRun = dryRunSetting();
-  const pollMs = durationMsSetting('TRUSTNET_POLL_INTERVAL', 'PT30S');
+  const pollMs = pollIntervalMs();
   const retryWindow = readSetting('TRUSTNET_RETRY_WINDOW') ?? 'P7D';
   durationMsSetting('TRUSTNET_RETRY_WINDOW', 'P7D');
 

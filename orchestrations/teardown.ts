@@ -9,11 +9,11 @@ import {
   type DeletableResource,
   type Peer,
 } from '../core/provisioning';
-import type { AzurePlacement } from '../core/membership';
-import { getAudit } from '../functions/edge/services';
+import type { AzurePlacement, Member } from '../core/membership';
+import { getAudit, getRegistry } from '../functions/edge/services';
 import { nowMs } from '../runtime/clock';
 import { azureRetry } from './deploy';
-import { recordStep } from './provision-activities';
+import { pollIntervalMs, recordStep } from './provision-activities';
 import { getArm, getPlacements } from './provisioning-services';
 import { deletePlatformSecret } from './vaults';
 
@@ -163,3 +163,35 @@ df.app.activity(TEARDOWN_STEP, {
   handler: (p: { requestId: string; state: 'running' | 'succeeded' }) =>
     recordStep({ requestId: p.requestId, step: 'teardown', state: p.state }),
 });
+
+/**
+ * Starts tearing down a removed member (once per removal proposal): everything the platform built for
+ * it, on its side and on every other member's.
+ */
+export async function startRemoval(
+  client: df.DurableClient,
+  member: Member,
+  proposalId: string,
+): Promise<void> {
+  const instanceId = `${proposalId}:teardown`;
+  const status = await client.getStatus(instanceId).catch(() => undefined);
+  if (status?.runtimeStatus) return;
+  const registry = await getRegistry();
+  const peers: Peer[] = (await registry.allMembers())
+    .filter((m) => m.id !== member.id && (m.status === 'ACTIVE' || m.status === 'SUSPENDED'))
+    .map((m) => ({
+      id: m.id,
+      subscriptionId: m.azure.subscriptionId,
+      resourceGroup: m.azure.resourceGroup,
+      addressSpace: m.azure.addressSpace,
+      region: m.azure.region,
+    }));
+  const input: TeardownInput = {
+    bankId: member.id,
+    placement: member.azure,
+    peers,
+    reason: `removed by proposal ${proposalId}`,
+    pollMs: pollIntervalMs(),
+  };
+  await client.startNew(TEARDOWN_ORCHESTRATOR, { instanceId, input });
+}

@@ -5,6 +5,8 @@ import { StorageError } from '../../azure/tables';
 import { problemResponse } from '../../runtime/problem';
 import { ConfigError } from '../../runtime/settings';
 import type { FieldError } from '../../runtime/schemas';
+import { AzureError } from '../../azure/azure-error';
+import { VaultError } from '../../azure/key-vault';
 
 /** An answer other than success: becomes `application/problem+json` with a stable `code`. */
 export class ApiProblem extends Error {
@@ -61,6 +63,16 @@ export function handled(handler: Handler): Handler {
           status: 409,
           code: 'REQUEST.CONFLICT',
           title: 'Conflict',
+          detail: e.message,
+        });
+      }
+      if (e instanceof AzureError || e instanceof VaultError) {
+        // Azure said no or was unreachable: name the code, never the request.
+        context.error(`${context.functionName} (${context.invocationId}): ${e.code} ${e.message}`);
+        return problemResponse({
+          status: e.transient ? 503 : 502,
+          code: e.code,
+          title: e.transient ? 'Service Unavailable' : 'Bad Gateway',
           detail: e.message,
         });
       }

@@ -49,6 +49,11 @@ export function provisioningDecision(action: 'retry' | 'abandon') {
         'PROVISIONING.NOT_FAILED',
         `Request ${id} is ${found.phase}; ${action} applies only to an onboarding that failed.`,
       );
+    if ((found.steps ?? []).some((s) => s.name === 'teardown'))
+      throw conflict(
+        'PROVISIONING.NOT_FAILED',
+        `Request ${id} was abandoned and torn down; the bank may apply again with a new request.`,
+      );
     await (
       await getAudit()
     ).append(
