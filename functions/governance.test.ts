@@ -99,10 +99,12 @@ describe('membership governance end to end (three founders, majority)', () => {
     expect((await vote(payload.requestId, 'bank-b', 'approve')).status).toBe(202);
     const done = await settled(payload.requestId);
     expect(done).toMatchObject({
-      phase: 'approved',
       outcome: 'approved',
       tally: { approve: 2, reject: 0, eligible: 3, required: 2 },
     });
+    // Onboarding starts at once (functions/provisioning.test.ts follows it); this applicant never
+    // prepared a resource group, so it may already have moved on.
+    expect(['approved', 'provisioning', 'failed']).toContain(done.phase);
     expect(done.votes.map((v: Json) => [v.voter, v.decision])).toEqual([
       ['bank-a', 'approve'],
       ['bank-b', 'approve'],

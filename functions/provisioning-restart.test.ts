@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import { deploymentName } from '../core/provisioning';
+import { startCli } from '../test/cli';
+import { json, type Json } from '../test/http';
+import { applicantPayload, joseRequest, newBank, sign, testConsortium } from '../test/trustnet';
+
+/**
+ * The host is killed (SIGKILL) while the new bank's gateway is being built. A new host on the same
+ * storage finishes the onboarding, and the local cloud, whose state is in the same tables, shows every
+ * deployment run exactly once.
+ */
+describe('a host killed in the middle of provisioning', () => {
+  it('finishes after a restart without deploying anything twice', async () => {
+    const c = await testConsortium();
+    const env = {
+      TRUSTNET_CONSORTIUM_FILE: c.file,
+      TRUSTNET_TASK_HUB: `P${randomUUID().replace(/-/g, '').slice(0, 16)}`,
+      // The gateway takes 2700 s × 0.002 = 5.4 s: long enough to kill the host in the middle of it.
+      TRUSTNET_LOCAL_CLOUD_LATENCY: '0.002',
+      TRUSTNET_POLL_INTERVAL: 'PT0.2S',
+    };
+    let first: ChildProcess | undefined;
+    let second: ChildProcess | undefined;
+    try {
+      const a = await startCli(['--port', '0'], env);
+      first = a.child;
+      const key = await newBank('applicant');
+      const payload = applicantPayload(c.config.name, new Date());
+      const { azure } = payload.applicant;
+      const rg = await fetch(`${a.url}/admin/cloud/resource-groups`, {
+        method: 'POST',
+        body: JSON.stringify({
+          subscriptionId: azure.subscriptionId,
+          resourceGroup: azure.resourceGroup,
+          location: azure.region,
+        }),
+      });
+      expect(rg.status).toBe(201);
+      const submitted = await joseRequest(
+        `${a.url}/api/membership-requests`,
+        await sign(payload, key.privateKey, { jwk: key.publicJwk }),
+      );
+      expect(submitted.status).toBe(202);
+      for (const voter of ['bank-a', 'bank-b']) {
+        const vote = {
+          consortium: c.config.name,
+          requestId: payload.requestId,
+          voter,
+          decision: 'approve',
+          reason: 'ok',
+          issuedAt: new Date().toISOString(),
+        };
+        const r = await joseRequest(
+          `${a.url}/api/membership-requests/${payload.requestId}/votes`,
+          await sign(vote, c.banks[voter]!.privateKey, { kid: voter }),
+        );
+        expect(r.status).toBe(202);
+      }
+      const status = async (url: string): Promise<Json> =>
+        json(await fetch(`${url}/api/membership-requests/${payload.requestId}`));
+      let mid: Json;
+      for (let i = 0; i < 400; i++) {
+        mid = await status(a.url);
+        if (mid.steps?.find((s: Json) => s.name === 'gateway')?.state === 'running') break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(mid.steps.find((s: Json) => s.name === 'gateway').state).toBe('running');
+      first.kill('SIGKILL');
+
+      const b = await startCli(['--port', '0'], env);
+      second = b.child;
+      let done: Json;
+      for (let i = 0; i < 1200; i++) {
+        done = await status(b.url);
+        if (done.phase === 'active' || done.phase === 'failed') break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(done.phase).toBe('active');
+
+      const cloud = await json(await fetch(`${b.url}/admin/cloud/resources`));
+      const mine = (part: string) =>
+        cloud.deployments.find((d: Json) => d.name === deploymentName(payload.requestId, part));
+      const parts = ['network', 'gateway', 'vault', 'node'];
+      for (const f of ['bank-a', 'bank-b', 'bank-c']) parts.push(`cn-${f}-out`, `cn-${f}-in`);
+      for (const part of parts) {
+        expect(mine(part)).toBeDefined();
+        expect(mine(part).runs).toHaveLength(1);
+        expect(mine(part).state).toBe('Succeeded');
+      }
+    } finally {
+      first?.kill('SIGKILL');
+      second?.kill('SIGTERM');
+    }
+  }, 60000);
+});
