@@ -296,6 +296,34 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
     expect(runsAfter[gateway]).toBe(2);
   });
 
+  it('rides out throttling and server errors from Azure: the onboarding still ends ACTIVE', async () => {
+    const faults = await fetch(`${host.url}/admin/cloud/faults`, {
+      method: 'POST',
+      body: JSON.stringify([
+        // More 429s than the SDK's own two retries: the orchestration's retry policy takes over.
+        { operation: 'arm:deployments.put', kind: 'throttle', count: 4, retryAfterSeconds: 0 },
+        { operation: 'keyvault:secrets.get', kind: 'server', count: 2 },
+        { operation: 'arm:securityRules.put', kind: 'timeout', count: 1 },
+      ]),
+    });
+    expect(faults.status).toBe(200);
+    const azure = {
+      ...applicantPayload(name, now()).applicant.azure,
+      resourceGroup: 'rg-bank-h',
+      addressSpace: '10.80.0.0/16',
+    };
+    const { payload } = await applyAndApprove(
+      { id: 'bank-h', legalName: 'O=Bank H, L=Oslo, C=NO', azure },
+      true,
+      ['bank-a', 'bank-b', 'bank-c'],
+    );
+    const done = await until(payload.requestId, ['active', 'failed']);
+    expect(done.phase).toBe('active');
+    const left = await json(await admin('/admin/cloud/faults'));
+    expect(left.faults.every((f: Json) => f.remaining === 0)).toBe(true);
+    expect(host.cloud.arm.stats().throttled).toBeGreaterThanOrEqual(4);
+  });
+
   it('removing a member tears down its node and connections and publishes its certificate in the CRL', async () => {
     const placement = await getPlacements().get('bank-d');
     const serial = placement!.certificate!.serial;
