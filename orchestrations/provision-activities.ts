@@ -1,4 +1,6 @@
 import * as df from 'durable-functions';
+import { randomBytes } from 'node:crypto';
+import type { Placement } from '../azure/arm';
 import { AzureError } from '../azure/azure-error';
 import { VaultError } from '../azure/key-vault';
 import { CertificateError } from '../core/certificates';
@@ -18,6 +20,9 @@ import {
   bankResourceNames,
   sharedKeySecretName,
   deploymentName,
+  connectionParameters,
+  gatewayIdOf,
+  type TemplateName,
   type Peer,
   type ProvisionPlan,
   type ProvisioningStep,
@@ -355,35 +360,95 @@ export async function markAbandoned(input: { requestId: string; bankId: string }
   ]);
 }
 
-/** Validation and what-if of the templates whose inputs are known up front; nothing is created. */
+/**
+ * Validation and what-if of every deployment whose inputs are known before anything exists (ids the
+ * templates would produce are predicted from the naming rules); nothing is created, no secret is kept.
+ * The certificate, the scale set (it needs the vault's generated name) and activation are reported as
+ * skipped.
+ */
 export async function dryRun(plan: ProvisionPlan): Promise<{ phase: string; changes: number }> {
   const arm = getArm();
-  let total = 0;
-  const runs: Array<[ProvisioningStep, Parameters<typeof arm.whatIf>[2], Record<string, unknown>]> = [
-    ['network', 'member-network', networkParameters(plan)],
-    ['gateway', 'member-gateway', gatewayParameters(plan)],
-  ];
+  const record = (
+    step: string,
+    state: Step['state'],
+    extra: Partial<Parameters<typeof recordStep>[0]> = {},
+  ) => recordStep({ requestId: plan.requestId, step, state, ...extra });
   try {
     await arm.checkAccess(plan.placement);
-    await recordStep({ requestId: plan.requestId, step: 'access', state: 'succeeded' });
+    await record('access', 'succeeded');
   } catch (e) {
     if (e instanceof AzureError && !e.transient) {
-      await recordStep({ requestId: plan.requestId, step: 'access', state: 'failed', error: e.toJSON() });
+      await record('access', 'failed', { error: e.toJSON() });
+      for (const step of PROVISIONING_STEPS.slice(1)) await record(step, 'skipped');
       return { phase: 'approved', changes: 0 };
     }
     throw e;
   }
-  for (const [step, template, parameters] of runs) {
-    const name = deploymentName(plan.requestId, step);
+  const rg = `/subscriptions/${plan.placement.subscriptionId}/resourceGroups/${plan.placement.resourceGroup}`;
+  const names = bankResourceNames(plan.bankId);
+  const predictedNetwork = {
+    nodeSubnetId: `${rg}/providers/Microsoft.Network/virtualNetworks/${names.vnet}/subnets/node`,
+  };
+  const bankGateway = {
+    id: plan.bankId,
+    region: plan.placement.region,
+    gatewayId: gatewayIdOf(plan.bankId, plan.placement),
+  };
+  // A throwaway key: what-if needs a value of the right shape; it is never stored or used.
+  const throwaway = randomBytes(48).toString('base64url');
+  const runs: Array<[ProvisioningStep, Placement, TemplateName, Record<string, unknown>, string]> = [
+    ['network', plan.placement, 'member-network', networkParameters(plan), 'network'],
+    ['gateway', plan.placement, 'member-gateway', gatewayParameters(plan), 'gateway'],
+    [
+      'vault',
+      plan.placement,
+      'member-vault',
+      vaultParameters(plan, predictedNetwork, readSetting('TRUSTNET_PLATFORM_PRINCIPAL_ID') ?? ''),
+      'vault',
+    ],
+    ...plan.peers.flatMap(
+      (peer): Array<[ProvisioningStep, Placement, TemplateName, Record<string, unknown>, string]> => {
+        const other = { id: peer.id, region: peer.region, gatewayId: gatewayIdOf(peer.id, peer) };
+        return [
+          [
+            'peering',
+            plan.placement,
+            'vpn-connection',
+            connectionParameters(bankGateway, other, throwaway),
+            `cn-${peer.id}-out`,
+          ],
+          [
+            'peering',
+            peer,
+            'vpn-connection',
+            connectionParameters(other, bankGateway, throwaway),
+            `cn-${peer.id}-in`,
+          ],
+        ];
+      },
+    ),
+  ];
+  let total = 0;
+  const byStep = new Map<string, { changes: unknown[]; error?: StepError }>();
+  for (const [step, where, template, parameters, part] of runs) {
+    const entry = byStep.get(step) ?? { changes: [] };
+    byStep.set(step, entry);
+    if (entry.error) continue;
+    const name = deploymentName(plan.requestId, part);
     try {
-      await arm.validate(plan.placement, name, template, parameters);
-      const changes = await arm.whatIf(plan.placement, name, template, parameters);
+      await arm.validate(where, name, template, parameters);
+      const changes = await arm.whatIf(where, name, template, parameters);
       total += changes.length;
-      await recordStep({ requestId: plan.requestId, step, state: 'skipped', changes });
+      entry.changes.push(...changes);
     } catch (e) {
       if (!(e instanceof AzureError) || e.transient) throw e;
-      await recordStep({ requestId: plan.requestId, step, state: 'failed', error: e.toJSON() });
+      entry.error = e.toJSON();
     }
+  }
+  for (const step of PROVISIONING_STEPS.slice(1)) {
+    const entry = byStep.get(step);
+    if (entry?.error) await record(step, 'failed', { error: entry.error, changes: entry.changes });
+    else await record(step, 'skipped', entry ? { changes: entry.changes } : {});
   }
   return { phase: 'approved', changes: total };
 }
