@@ -27,6 +27,8 @@ export interface MemberPlacement {
   addressSpace: string;
   vaultUri?: string;
   certificate?: NodeCertificate;
+  /** Serials of certificates this member held before the current one (renewals). */
+  previousSerials?: string[];
 }
 
 export interface RevokedCertificate {

@@ -88,5 +88,5 @@ describe('README walkthrough', () => {
       host.child.kill('SIGTERM');
       rmSync(work, { recursive: true, force: true });
     }
-  });
+  }, 90000);
 });

@@ -115,26 +115,29 @@ export async function finish(p: { input: TeardownInput; deleted: number }): Prom
   const placement = await placements.get(input.bankId);
   const audit = await getAudit();
   const at = () => new Date(nowMs());
-  const cert = placement?.certificate;
-  if (cert) {
-    const already = (await placements.revoked()).some((r) => r.serial === cert.serial);
-    if (!already) {
-      await audit.append(
-        {
-          kind: 'certificate.revoked',
-          subject: input.bankId,
-          actor: 'platform',
-          data: { memberId: input.bankId, serial: cert.serial, reason: input.reason },
-        },
-        at,
-      );
-      await placements.revoke({
-        serial: cert.serial,
-        memberId: input.bankId,
-        revokedAt: at().toISOString(),
-        reason: input.reason,
-      });
-    }
+  // The current certificate and any earlier one a renewal replaced: all of them go on the CRL.
+  const serials = [
+    ...(placement?.previousSerials ?? []),
+    ...(placement?.certificate ? [placement.certificate.serial] : []),
+  ];
+  const revoked = new Set((await placements.revoked()).map((r) => r.serial));
+  for (const serial of serials) {
+    if (revoked.has(serial)) continue;
+    await audit.append(
+      {
+        kind: 'certificate.revoked',
+        subject: input.bankId,
+        actor: 'platform',
+        data: { memberId: input.bankId, serial, reason: input.reason },
+      },
+      at,
+    );
+    await placements.revoke({
+      serial,
+      memberId: input.bankId,
+      revokedAt: at().toISOString(),
+      reason: input.reason,
+    });
   }
   for (const peer of input.peers) await deletePlatformSecret(sharedKeySecretName(input.bankId, peer.id));
   await audit.append(

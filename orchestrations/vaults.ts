@@ -107,11 +107,18 @@ export async function issueNodeCertificate(
   const bankVault = vaultAt(vaultUri);
   const serial = certificateSerial(plan.requestId, generation);
   const placements = getPlacements();
-  await placements.update(plan.bankId, (p) => ({ ...p, vaultUri }));
+  const before = await placements.update(plan.bankId, (p) => ({ ...p, vaultUri }));
+  // Already issued at this generation (a retried activity): nothing more to do.
+  if (before.certificate && before.certificate.generation >= generation) {
+    const c = before.certificate;
+    return { serial: c.serial, thumbprint: c.thumbprint, subject: c.subject, notAfter: c.notAfter };
+  }
 
+  // A renewal makes a new key version in the bank's vault; a first issue resumes any pending one.
   const begun = await bankVault.beginCertificate(name, plan.legalName, {
     exportable: true,
     validityMonths: 12,
+    renew: generation > 1,
   });
   let thumbprint: string;
   let certPem: string;
@@ -145,6 +152,7 @@ export async function issueNodeCertificate(
           thumbprint,
           notAfter: described.notAfter.toISOString(),
           decisionSeq,
+          generation,
         },
       },
       () => new Date(nowMs()),
@@ -153,6 +161,11 @@ export async function issueNodeCertificate(
   await placements.update(plan.bankId, (p) => ({
     ...p,
     vaultUri,
+    // Every serial this member ever held, so a removal revokes the ones still valid.
+    previousSerials: [
+      ...(p.previousSerials ?? []),
+      ...(p.certificate && p.certificate.serial !== described.serial ? [p.certificate.serial] : []),
+    ],
     certificate: {
       serial: described.serial,
       thumbprint,

@@ -79,6 +79,16 @@ export const SETTINGS = {
     sample: '0.01',
     localOnly: true,
   },
+  TRUSTNET_CERT_RENEWAL_SCHEDULE: {
+    description:
+      'NCRONTAB schedule of the timer that renews node certificates before they expire (the Flex Consumption plan takes NCRONTAB only).',
+    sample: '0 0 3 * * *',
+  },
+  TRUSTNET_CERT_RENEW_BEFORE: {
+    description:
+      'How long (ISO 8601 duration) before a node certificate expires the timer renews it. Unset: `P30D`.',
+    sample: 'P30D',
+  },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -1,0 +1,97 @@
+import { X509Certificate } from 'node:crypto';
+import { verifyChain as verifyAudit } from '../core/audit';
+import { describeCertificate, splitPem } from '../core/certificates';
+import { getPlacements } from '../orchestrations/provisioning-services';
+import { vaultAt } from '../orchestrations/vaults';
+import { json, type Json } from '../test/http';
+import {
+  applicantPayload,
+  joseRequest,
+  newBank,
+  sign,
+  startTrustNet,
+  testConsortium,
+} from '../test/trustnet';
+
+/** A node certificate is renewed by the daily timer once it is within TRUSTNET_CERT_RENEW_BEFORE of expiry. */
+describe('certificate renewal', () => {
+  let host: Awaited<ReturnType<typeof startTrustNet>>;
+  let c: Awaited<ReturnType<typeof testConsortium>>;
+
+  beforeAll(async () => {
+    c = await testConsortium();
+    host = await startTrustNet(c.file);
+  });
+  afterAll(() => host.stop());
+
+  it('renews 30 days before expiry, against the original approval, and only once', async () => {
+    const key = await newBank('applicant');
+    const payload = applicantPayload(c.config.name, new Date(host.clock.now()));
+    const { azure } = payload.applicant;
+    await host.cloud.arm.prepareResourceGroup({
+      subscriptionId: azure.subscriptionId,
+      resourceGroup: azure.resourceGroup,
+      location: azure.region,
+    });
+    await joseRequest(
+      `${host.url}/api/membership-requests`,
+      await sign(payload, key.privateKey, { jwk: key.publicJwk }),
+    );
+    for (const voter of ['bank-a', 'bank-b']) {
+      const vote = {
+        consortium: c.config.name,
+        requestId: payload.requestId,
+        voter,
+        decision: 'approve',
+        reason: 'ok',
+        issuedAt: new Date(host.clock.now()).toISOString(),
+      };
+      await joseRequest(
+        `${host.url}/api/membership-requests/${payload.requestId}/votes`,
+        await sign(vote, c.banks[voter]!.privateKey, { kid: voter }),
+      );
+    }
+    for (let i = 0; i < 800; i++) {
+      const r = await json(await fetch(`${host.url}/api/membership-requests/${payload.requestId}`));
+      if (r.phase === 'active') break;
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    const first = (await getPlacements().get('bank-d'))!.certificate!;
+    expect(first.generation).toBe(1);
+    const expires = Date.parse(first.notAfter);
+
+    // 40 days before expiry: nothing due yet.
+    const early = expires - 40 * 86_400_000 - host.clock.now();
+    await host.advanceClock(`PT${Math.floor(early / 1000)}S`);
+    expect((await getPlacements().get('bank-d'))!.certificate!.generation).toBe(1);
+
+    // Fifteen more days: the daily timer has passed the 30-day mark and renewed it, once.
+    await host.advanceClock('P15D');
+    let renewed = first;
+    for (let i = 0; i < 400 && renewed.generation === 1; i++) {
+      renewed = (await getPlacements().get('bank-d'))!.certificate!;
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    expect(renewed.generation).toBe(2);
+    expect(renewed.serial).not.toBe(first.serial);
+    expect(Date.parse(renewed.notAfter)).toBeGreaterThan(expires);
+    expect((await getPlacements().get('bank-d'))!.previousSerials).toEqual([first.serial]);
+
+    const placement = (await getPlacements().get('bank-d'))!;
+    const stored = await vaultAt(placement.vaultUri!).getCertificate('corda-node-ca');
+    expect(describeCertificate(stored!.pem).serial).toBe(renewed.serial);
+    const doorman = await vaultAt('https://trustnet-platform.vault.azure.net').getSecret(
+      'trustnet-doorman-ca-cert',
+    );
+    expect(
+      new X509Certificate(stored!.pem).verify(new X509Certificate(splitPem(doorman!)[0]!).publicKey),
+    ).toBe(true);
+
+    await host.advanceClock('P3D');
+    const audit = await json(await fetch(`${host.url}/api/audit?limit=1000`));
+    const issued = audit.items.filter((e: Json) => e.kind === 'certificate.issued' && e.subject === 'bank-d');
+    expect(issued.map((e: Json) => e.data.generation)).toEqual([1, 2]);
+    expect(issued[1].data.decisionSeq).toBe(issued[0].data.decisionSeq);
+    await expect(verifyAudit(audit.items)).resolves.toMatchObject({ ok: true });
+  });
+});
