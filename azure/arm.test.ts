@@ -1,0 +1,111 @@
+import { cloudHttpClient, LocalCloudCredential } from '../local/cloud/http';
+import { armTestbed } from '../local/cloud/arm/testing';
+import { networkParameters, type ProvisionPlan } from '../core/provisioning';
+import { Arm } from './arm';
+import { AzureError } from './azure-error';
+
+/** The ARM adapter through the real SDKs against the local cloud's emulator. */
+describe('Arm adapter', () => {
+  const cs = () => process.env['AzureWebJobsStorage']!;
+  const sub = '11111111-2222-4333-8444-555555555555';
+  const where = { subscriptionId: sub, resourceGroup: 'rg-bank-x' };
+  const plan = {
+    requestId: 'r-1',
+    bankId: 'bank-x',
+    placement: { ...where, tenantId: sub, region: 'westeurope', addressSpace: '10.9.0.0/16' },
+    peers: [],
+  } as unknown as ProvisionPlan;
+
+  function setup() {
+    const bed = armTestbed(cs(), `armad${Date.now()}${Math.floor(Math.random() * 1e5)}`);
+    const arm = new Arm({
+      credential: new LocalCloudCredential(),
+      httpClient: cloudHttpClient(bed.emulator.handle),
+      retryOptions: { maxRetries: 1, retryDelayInMs: 10, maxRetryDelayInMs: 20 },
+    });
+    return { ...bed, arm };
+  }
+
+  async function caught(p: Promise<unknown>): Promise<AzureError> {
+    try {
+      await p;
+    } catch (e) {
+      expect(e).toBeInstanceOf(AzureError);
+      return e as AzureError;
+    }
+    throw new Error('expected an AzureError');
+  }
+
+  it('tells a missing resource group from one the platform may not touch', async () => {
+    const { arm, emulator } = setup();
+    expect((await caught(arm.checkAccess(where))).code).toBe('ACCESS.RESOURCE_GROUP_NOT_FOUND');
+    await emulator.prepareResourceGroup({ ...where, location: 'westeurope', delegated: false });
+    const denied = await caught(arm.checkAccess(where));
+    expect(denied).toMatchObject({ code: 'ACCESS.DENIED', transient: false });
+    expect(denied.azureCode).toBe('AuthorizationFailed');
+    await emulator.prepareResourceGroup({ ...where, location: 'westeurope' });
+    await expect(arm.checkAccess(where)).resolves.toEqual({ location: 'westeurope' });
+  });
+
+  it('starts a deployment once, reads its outputs, and refuses bad parameters as ARM does', async () => {
+    const { arm, emulator } = setup();
+    await emulator.prepareResourceGroup({ ...where, location: 'westeurope' });
+    const params = networkParameters(plan);
+    expect(await arm.deploymentState(where, 'tn-net')).toBeUndefined();
+    await expect(arm.startDeployment(where, 'tn-net', 'member-network', params)).resolves.toMatchObject({
+      state: 'running',
+      started: true,
+    });
+    const done = await arm.deploymentState(where, 'tn-net');
+    expect(done).toMatchObject({
+      state: 'succeeded',
+      outputs: { nsgName: 'nsg-bank-x', vnetName: 'vnet-bank-x' },
+    });
+    // Asked again (a replay): no second run.
+    await arm.startDeployment(where, 'tn-net', 'member-network', params);
+    expect(Object.values(emulator.stats().deploymentRuns)).toEqual([1]);
+
+    const bad = await caught(
+      arm.startDeployment(where, 'tn-bad', 'member-network', { ...params, bankId: 'x' }),
+    );
+    expect(bad).toMatchObject({ code: 'AZURE.INVALID', transient: false });
+    expect(bad.azureCode).toBe('InvalidTemplate');
+    expect(bad.message).toMatch(/bankId/);
+    const missing = await caught(arm.validate(where, 'tn-bad', 'member-network', { bankId: 'bank-x' }));
+    expect(missing.message).toMatch(/addressSpace|not provided/);
+  });
+
+  it('reports a quota failure inside a deployment with our code and Azure’s', async () => {
+    const { arm, emulator, faults } = setup();
+    await emulator.prepareResourceGroup({ ...where, location: 'westeurope' });
+    faults.set([{ operation: 'arm:deploy:Microsoft.Network/virtualNetworks', kind: 'quota' }]);
+    await arm.startDeployment(where, 'tn-net', 'member-network', networkParameters(plan));
+    expect(await arm.deploymentState(where, 'tn-net')).toMatchObject({
+      state: 'failed',
+      error: { code: 'DEPLOY.QUOTA_EXCEEDED', azureCode: 'QuotaExceeded' },
+    });
+    // A failed deployment is deployed again when asked (that is what a retry is for).
+    await arm.startDeployment(where, 'tn-net', 'member-network', networkParameters(plan));
+    expect(await arm.deploymentState(where, 'tn-net')).toMatchObject({ state: 'succeeded' });
+  });
+
+  it('lists planned changes, admits and removes NSG rules, deletes by id', async () => {
+    const { arm, emulator } = setup();
+    await emulator.prepareResourceGroup({ ...where, location: 'westeurope' });
+    const changes = await arm.whatIf(where, 'tn-net', 'member-network', networkParameters(plan));
+    expect(changes.map((c) => c.changeType)).toContain('Create');
+    await arm.startDeployment(where, 'tn-net', 'member-network', networkParameters(plan));
+    await arm.admitP2p(where, 'nsg-bank-x', 'corda-p2p-bank-y', '10.20.0.0/16', 301);
+    const snap = JSON.stringify((await emulator.snapshot()).resources.networkSecurityGroups);
+    expect(snap).toContain('corda-p2p-bank-y');
+    await arm.removeRule(where, 'nsg-bank-x', 'corda-p2p-bank-y');
+    await arm.removeRule(where, 'nsg-bank-x', 'corda-p2p-bank-y');
+    expect(JSON.stringify((await emulator.snapshot()).resources.networkSecurityGroups)).not.toContain(
+      'bank-y',
+    );
+    const nsg = `/subscriptions/${sub}/resourceGroups/rg-bank-x/providers/Microsoft.Network/networkSecurityGroups/nsg-bank-x`;
+    // The NSG is attached to the VNet's subnet: Azure refuses to delete it first.
+    const inUse = await caught(arm.startDelete(nsg, '2026-01-01'));
+    expect(inUse.transient).toBe(false);
+  });
+});
