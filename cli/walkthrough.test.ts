@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
@@ -12,6 +12,8 @@ const TRUSTNET = join(REPO_ROOT, 'dist', 'cli', 'trustnet.js');
 /** The README's walkthrough, command for command, with the CLI spawned as a user runs it. */
 describe('README walkthrough', () => {
   it('a fourth bank generates keys, applies, two founders approve, onboarding runs to active, the audit verifies', async () => {
+    // A fresh clone has no .trustnet/ yet.
+    mkdirSync(join(REPO_ROOT, '.trustnet', 'test'), { recursive: true });
     const work = mkdtempSync(join(REPO_ROOT, '.trustnet', 'test', 'walk-'));
     const host = await startCli(['--port', '0', '--data-dir', join(work, 'data')], {
       TRUSTNET_TASK_HUB: `W${randomUUID().replace(/-/g, '').slice(0, 16)}`,

@@ -17,6 +17,9 @@ import {
 
 type Host = Awaited<ReturnType<typeof startTrustNet>>;
 
+// Whole onboardings and teardowns, each dozens of activities: generous on a busy 2-core machine.
+jest.setTimeout(120_000);
+
 /**
  * Onboarding end to end in the local cloud: a fourth bank is approved, and the platform builds its
  * node through the real Azure SDKs against the emulators until the bank is an ACTIVE member.
@@ -96,6 +99,7 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
   it('builds the node, certificate and a connection each way per member; the bank becomes ACTIVE', async () => {
     const { payload, key } = await applyAndApprove({});
     bankD = key;
+    banks['bank-d'] = { id: 'bank-d', privateKey: key.privateKey, publicJwk: key.publicJwk };
     const id = payload.requestId;
     const done = await until(id, ['active', 'failed']);
     expect(done.phase).toBe('active');
@@ -324,6 +328,57 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
     expect(host.cloud.arm.stats().throttled).toBeGreaterThanOrEqual(4);
   });
 
+  it('abandoning after a partial build leaves nothing of the bank behind, on its side or the members’', async () => {
+    await fetch(`${host.url}/admin/cloud/faults`, {
+      method: 'POST',
+      body: JSON.stringify({
+        operation: 'arm:deploy:Microsoft.Compute/virtualMachineScaleSets',
+        kind: 'quota',
+      }),
+    });
+    const azure = {
+      ...applicantPayload(name, now()).applicant.azure,
+      resourceGroup: 'rg-bank-i',
+      addressSpace: '10.90.0.0/16',
+    };
+    const { payload } = await applyAndApprove(
+      { id: 'bank-i', legalName: 'O=Bank I, L=Dublin, C=IE', azure },
+      true,
+      ['bank-a', 'bank-b', 'bank-c', 'bank-d'],
+    );
+    const failed = await until(payload.requestId, ['failed', 'active']);
+    expect(failed.steps.find((s: Json) => s.name === 'node')).toMatchObject({
+      state: 'failed',
+      error: { code: 'DEPLOY.QUOTA_EXCEEDED' },
+    });
+    // Wait for the gateway branch (peering) to settle too: the failure is recorded when both are done.
+    expect(failed.steps.find((s: Json) => s.name === 'certificate').state).toBe('succeeded');
+    const built = JSON.stringify((await json(await admin('/admin/cloud/resources'))).resources);
+    expect(built).toContain('vnet-bank-i');
+    const serial = (await getPlacements().get('bank-i'))!.certificate!.serial;
+
+    const res = await signedAction(`/api/membership-requests/${payload.requestId}/abandon`, {
+      action: 'abandon',
+      subject: payload.requestId,
+    });
+    expect(res.status).toBe(202);
+    let text = built;
+    for (let i = 0; i < 600 && text.includes('bank-i'); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      text = JSON.stringify((await json(await admin('/admin/cloud/resources'))).resources);
+    }
+    expect(text).not.toContain('bank-i');
+    for (let i = 0; i < 200; i++) {
+      if ((await json(await fetch(`${host.url}/api/members/bank-i`))).status === 'REMOVED') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect((await json(await fetch(`${host.url}/api/members/bank-i`))).status).toBe('REMOVED');
+    const audit = await json(await fetch(`${host.url}/api/audit?limit=1000`));
+    expect(audit.items.some((e: Json) => e.kind === 'certificate.revoked' && e.data.serial === serial)).toBe(
+      true,
+    );
+  });
+
   it('removing a member tears down its node and connections and publishes its certificate in the CRL', async () => {
     const placement = await getPlacements().get('bank-d');
     const serial = placement!.certificate!.serial;
@@ -359,12 +414,13 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
     expect(text).toContain('vmss-bank-a');
 
     let crl: InstanceType<typeof x509.X509Crl> | undefined;
-    for (let i = 0; i < 200 && !crl?.entries.length; i++) {
+    const listed = () => (crl?.entries ?? []).map((e) => e.serialNumber.toLowerCase().replace(/^0+/, ''));
+    for (let i = 0; i < 200 && !listed().includes(serial.replace(/^0+/, '')); i++) {
+      if (i) await new Promise((r) => setTimeout(r, 50));
       const res = await fetch(`${host.url}/api/crl`);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('application/pkix-crl');
       crl = new x509.X509Crl(new Uint8Array(await res.arrayBuffer()));
-      if (!crl.entries.length) await new Promise((r) => setTimeout(r, 50));
     }
     expect(crl!.entries.map((e) => e.serialNumber.toLowerCase().replace(/^0+/, ''))).toContain(
       serial.replace(/^0+/, ''),
