@@ -68,11 +68,15 @@ describe('Arm adapter', () => {
     const bad = await caught(
       arm.startDeployment(where, 'tn-bad', 'member-network', { ...params, bankId: 'x' }),
     );
-    expect(bad).toMatchObject({ code: 'AZURE.INVALID', transient: false });
+    expect(bad.code).toBe('DEPLOY.INVALID_TEMPLATE');
+    expect(bad.transient).toBe(false);
     expect(bad.azureCode).toBe('InvalidTemplate');
     expect(bad.message).toMatch(/bankId/);
     const missing = await caught(arm.validate(where, 'tn-bad', 'member-network', { bankId: 'bank-x' }));
+    expect(missing).toMatchObject({ code: 'DEPLOY.INVALID_TEMPLATE', azureCode: 'InvalidTemplate' });
     expect(missing.message).toMatch(/addressSpace|not provided/);
+    // Validation comes first: nothing was deployed under the bad name.
+    expect(await arm.deploymentState(where, 'tn-bad')).toBeUndefined();
   });
 
   it('reports a quota failure inside a deployment with our code and Azure’s', async () => {

@@ -187,6 +187,9 @@ export class Arm {
   ): Promise<DeploymentState> {
     const existing = await this.deploymentState(p, name);
     if (existing && existing.state !== 'failed') return existing;
+    // ARM's own checks first: a bad parameter fails the step before anything is created.
+    await this.write(p.subscriptionId);
+    await this.validate(p, name, template, parameters);
     await this.write(p.subscriptionId);
     try {
       const poller = this.deployments(p.subscriptionId).deployments.createOrUpdate(p.resourceGroup, name, {

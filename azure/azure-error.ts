@@ -121,5 +121,12 @@ export function toAzureError(what: string, e: unknown): AzureError {
   )
     return new AzureError('AZURE.UNAVAILABLE', clip(`${what} failed: ${e.message}`), { transient: true });
   const message = e instanceof Error ? e.message : String(e);
+  // The SDK's poller reports a failed long-running operation as a plain Error naming Azure's code.
+  const lro = /long-running operation has failed\.?\s*([A-Za-z]+)/i.exec(message);
+  if (lro)
+    return new AzureError(`DEPLOY.${upperSnake(lro[1]!)}`, clip(`${what} failed: ${message}`), {
+      azureCode: lro[1]!,
+      transient: false,
+    });
   return new AzureError('AZURE.FAILED', clip(`${what} failed: ${message}`), { transient: false });
 }

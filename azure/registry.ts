@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { afterPendingIo } from '../runtime/coalesce';
 import type { TableClient } from '@azure/data-tables';
 import type { JWK } from 'jose';
 import type { Member, MemberStatus, MembershipRequest, Proposal, Vote } from '../core/membership';
@@ -31,6 +33,13 @@ export interface Page<T> {
 }
 
 const MAX_CAS_ATTEMPTS = 8;
+/** RowKey comparisons per query, with the PartitionKey one under Table storage's limit of 15. */
+const MEMBERS_PER_QUERY = 14;
+
+/** A string literal inside an OData filter. */
+function quote(value: string): string {
+  return value.replace(/'/g, "''");
+}
 
 async function getRow(client: TableClient, pk: string, rk: string): Promise<Row | undefined> {
   try {
@@ -133,6 +142,58 @@ export class Registry {
   async getMember(id: string): Promise<Member | undefined> {
     const row = await getRow(this.members, 'member', id);
     return row ? body<Member>(row) : undefined;
+  }
+
+  /**
+   * Several members in one round trip per 14 ids (Table storage allows 15 comparisons in a filter):
+   * a strongly consistent read, like getMember, for the vote door's batched voter look-ups.
+   */
+  async getMembers(ids: string[]): Promise<Map<string, Member>> {
+    const out = new Map<string, Member>();
+    if (ids.length === 1) {
+      // A point read costs the service less than a query.
+      const m = await this.getMember(ids[0]!);
+      if (m) out.set(m.id, m);
+      return out;
+    }
+    const chunks: string[][] = [];
+    for (let i = 0; i < ids.length; i += MEMBERS_PER_QUERY) chunks.push(ids.slice(i, i + MEMBERS_PER_QUERY));
+    const found = await Promise.all(
+      chunks.map((chunk) =>
+        listAll(
+          this.members,
+          'member',
+          (r) => body<Member>(r),
+          `(${chunk.map((id) => `RowKey eq '${quote(id)}'`).join(' or ')})`,
+        ),
+      ),
+    );
+    for (const m of found.flat()) out.set(m.id, m);
+    return out;
+  }
+
+  /** Id and status of members written at or after `since` (storage time), without their bodies. */
+  async memberStatusesSince(
+    since?: Date,
+  ): Promise<{ id: string; status: MemberStatus; timestamp: string }[]> {
+    const out: { id: string; status: MemberStatus; timestamp: string }[] = [];
+    const filter = [`PartitionKey eq 'member'`, since ? `Timestamp ge datetime'${since.toISOString()}'` : '']
+      .filter(Boolean)
+      .join(' and ');
+    try {
+      for await (const row of this.members.listEntities<Record<string, unknown>>({
+        queryOptions: { filter, select: ['RowKey', 'Status', 'Timestamp'] },
+      })) {
+        out.push({
+          id: String(row.rowKey),
+          status: row['Status'] as MemberStatus,
+          timestamp: String(row['timestamp'] ?? row['Timestamp'] ?? ''),
+        });
+      }
+    } catch (e) {
+      wrapStorage(`list ${this.members.tableName}`, e);
+    }
+    return out;
   }
 
   listMembers(options: { continuation?: string | null; limit?: number } = {}): Promise<Page<Member>> {
@@ -262,6 +323,20 @@ export class Registry {
     return row ? body<Proposal>(row) : undefined;
   }
 
+  /** Only the phase of a request or proposal (undefined if there is none): the vote door's fresh check. */
+  async ballotPhase(kind: 'request' | 'proposal', id: string): Promise<string | undefined> {
+    const client = kind === 'request' ? this.requests : this.proposals;
+    try {
+      const row = await client.getEntity<Record<string, unknown>>(kind, id, {
+        queryOptions: { select: ['Phase'] },
+      });
+      return typeof row['Phase'] === 'string' ? row['Phase'] : undefined;
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      wrapStorage(`read ${client.tableName}/${id}`, e);
+    }
+  }
+
   openProposals(): Promise<Proposal[]> {
     return listAll(this.proposals, 'proposal', (r) => body<Proposal>(r), `Phase eq 'voting'`);
   }
@@ -281,6 +356,24 @@ export class Registry {
     { vote: Vote; done: (r: 'created' | 'duplicate' | Error) => void }[]
   >();
   readonly #voteFlushing = new Set<string>();
+  /** Tags this registry's vote rows, so its own readers need not read them back (see decisionsSince). */
+  readonly #writer = randomUUID();
+  readonly #voteListeners = new Set<(vote: Vote) => void>();
+
+  /**
+   * Calls `listener` with each vote row this registry creates, as soon as storage has confirmed it and
+   * before addVote answers: a door that counts after its own write has seen every earlier vote of this
+   * process without reading them back. Returns a function that removes the listener.
+   */
+  onVoteRecorded(listener: (vote: Vote) => void): () => void {
+    this.#voteListeners.add(listener);
+    return () => this.#voteListeners.delete(listener);
+  }
+
+  #recorded(vote: Vote, result: 'created' | 'duplicate' | Error): 'created' | 'duplicate' | Error {
+    if (result === 'created') for (const l of this.#voteListeners) l(vote);
+    return result;
+  }
 
   /**
    * Records a vote: one row per ballot and voter, so a second vote by the same member is refused here
@@ -299,6 +392,8 @@ export class Registry {
   async #flushVotes(subjectId: string): Promise<void> {
     this.#voteFlushing.add(subjectId);
     try {
+      // Votes that arrived together go in one transaction, not the first one alone.
+      await afterPendingIo();
       for (;;) {
         const queue = this.#voteQueue.get(subjectId);
         if (!queue?.length) break;
@@ -327,6 +422,7 @@ export class Registry {
       partitionKey: v.subjectId,
       rowKey: v.voter,
       Decision: v.decision,
+      Writer: this.#writer,
       ...packJson('Body', v),
     });
     const one = async (v: Vote): Promise<'created' | 'duplicate' | Error> => {
@@ -342,15 +438,17 @@ export class Registry {
         }
       }
     };
-    if (batch.length === 1) return batch[0]!.done(await one(batch[0]!.vote));
+    if (batch.length === 1) return batch[0]!.done(this.#recorded(batch[0]!.vote, await one(batch[0]!.vote)));
+    let results: ('created' | 'duplicate' | Error)[];
     try {
       await this.votes.submitTransaction(batch.map((b) => ['create', row(b.vote)]));
-      batch.forEach((b) => b.done('created'));
+      results = batch.map(() => 'created');
     } catch {
       // A duplicate (409) or a failed batch: write each on its own to tell who voted twice.
-      const results = await Promise.all(batch.map((b) => one(b.vote)));
-      batch.forEach((b, i) => b.done(results[i]!));
+      results = await Promise.all(batch.map((b) => one(b.vote)));
     }
+    batch.forEach((b, i) => this.#recorded(b.vote, results[i]!));
+    batch.forEach((b, i) => b.done(results[i]!));
   }
 
   async removeVote(subjectId: string, voter: string): Promise<void> {
@@ -365,15 +463,20 @@ export class Registry {
     return listAll(this.votes, subjectId, (r) => body<Vote>(r));
   }
 
-  /** Voter and decision of votes written at or after `since` (storage time), without their bodies. */
+  /**
+   * Voter and decision of votes written at or after `since` (storage time), without their bodies. With
+   * `othersOnly`, rows this registry wrote are left out: its onVoteRecorded listeners have seen them.
+   */
   async decisionsSince(
     subjectId: string,
     since?: Date,
+    othersOnly = false,
   ): Promise<{ voter: string; decision: Vote['decision']; timestamp: string }[]> {
     const out: { voter: string; decision: Vote['decision']; timestamp: string }[] = [];
     const filter = [
-      `PartitionKey eq '${subjectId.replace(/'/g, "''")}'`,
+      `PartitionKey eq '${quote(subjectId)}'`,
       since ? `Timestamp ge datetime'${since.toISOString()}'` : undefined,
+      othersOnly ? `Writer ne '${this.#writer}'` : undefined,
     ]
       .filter(Boolean)
       .join(' and ');
