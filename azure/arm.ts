@@ -184,12 +184,13 @@ export class Arm {
     name: string,
     template: TemplateName,
     parameters: Record<string, unknown>,
+    options: { validated?: boolean } = {},
   ): Promise<DeploymentState> {
     const existing = await this.deploymentState(p, name);
     if (existing && existing.state !== 'failed') return existing;
-    // ARM's own checks first: a bad parameter fails the step before anything is created.
-    await this.write(p.subscriptionId);
-    await this.validate(p, name, template, parameters);
+    // ARM's own checks first, unless the caller ran them up front: a bad parameter fails the step
+    // before anything is created.
+    if (!options.validated) await this.validate(p, name, template, parameters);
     await this.write(p.subscriptionId);
     try {
       const poller = this.deployments(p.subscriptionId).deployments.createOrUpdate(p.resourceGroup, name, {
@@ -208,6 +209,7 @@ export class Arm {
 
   /** ARM's validation of template and parameters, without creating anything. */
   async validate(p: Placement, name: string, template: TemplateName, parameters: Record<string, unknown>) {
+    await this.write(p.subscriptionId);
     try {
       const result = await this.deployments(p.subscriptionId).deployments.validate(p.resourceGroup, name, {
         properties: {

@@ -23,6 +23,8 @@ export interface DeployInput {
   /** Values, or `{ secretRef: name }` for a secret the activity reads from the platform vault. */
   parameters: Record<string, unknown>;
   pollMs: number;
+  /** ARM validation already ran for this template and these parameters (the access step does it). */
+  validated?: boolean;
 }
 
 /** Transient Azure errors: 6 tries over about a minute and a half. */
@@ -54,7 +56,9 @@ function settle(e: unknown): DeploymentState {
 export async function startDeployment(input: DeployInput): Promise<DeploymentState> {
   try {
     const parameters = await resolveSecrets(input.parameters);
-    return await getArm().startDeployment(input.placement, input.name, input.template, parameters);
+    return await getArm().startDeployment(input.placement, input.name, input.template, parameters, {
+      validated: input.validated === true,
+    });
   } catch (e) {
     return settle(e);
   }

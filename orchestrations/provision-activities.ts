@@ -240,6 +240,43 @@ export function checkAccess(plan: ProvisionPlan): Promise<StepOutcome> {
     // The bank's group, and every member's: peering writes a connection and an NSG rule into each.
     const bank = await arm.checkAccess(plan.placement);
     await Promise.all(plan.peers.map((p) => arm.checkAccess(p)));
+    // ARM validates the critical path's templates now, together, so the network, the gateway and the
+    // connections start without a validation round trip each. One connection stands for all: they
+    // share template and parameter shapes.
+    const gateway = {
+      id: plan.bankId,
+      region: plan.placement.region,
+      gatewayId: gatewayIdOf(plan.bankId, plan.placement),
+    };
+    const peer = plan.peers[0];
+    await Promise.all([
+      arm.validate(
+        plan.placement,
+        deploymentName(plan.requestId, 'network'),
+        'member-network',
+        networkParameters(plan),
+      ),
+      arm.validate(
+        plan.placement,
+        deploymentName(plan.requestId, 'gateway'),
+        'member-gateway',
+        gatewayParameters(plan),
+      ),
+      ...(peer
+        ? [
+            arm.validate(
+              plan.placement,
+              deploymentName(plan.requestId, `cn-${peer.id}-out`),
+              'vpn-connection',
+              connectionParameters(
+                gateway,
+                { id: peer.id, gatewayId: gatewayIdOf(peer.id, peer) },
+                randomBytes(48).toString('base64url'),
+              ),
+            ),
+          ]
+        : []),
+    ]);
     return { location: bank.location, peersChecked: plan.peers.length };
   });
 }

@@ -69,6 +69,13 @@ function exhausted(e: unknown): StepError {
   return { code: 'AZURE.RETRIES_EXHAUSTED', message: message.slice(0, 500) };
 }
 
+/** Templates the access step validates up front, so their deployments start at once (critical path). */
+const VALIDATED_UP_FRONT = new Set<DeployInput['template']>([
+  'member-network',
+  'member-gateway',
+  'vpn-connection',
+]);
+
 function deployInput(
   plan: ProvisionPlan,
   placement: { subscriptionId: string; resourceGroup: string },
@@ -76,7 +83,14 @@ function deployInput(
   template: DeployInput['template'],
   parameters: Record<string, unknown>,
 ): DeployInput {
-  return { placement, name: deploymentName(plan.requestId, part), template, parameters, pollMs: plan.pollMs };
+  return {
+    placement,
+    name: deploymentName(plan.requestId, part),
+    template,
+    parameters,
+    pollMs: plan.pollMs,
+    validated: VALIDATED_UP_FRONT.has(template),
+  };
 }
 
 /** Runs one deployment as a sub-orchestration and folds its end into a step outcome. */
