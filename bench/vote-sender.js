@@ -1,8 +1,35 @@
 // Sends pre-signed votes from a worker thread, so the load generator does not share the host's thread.
+// node:http with a keep-alive agent: one connection per sender, reused, and less work per request than
+// fetch, so the sender takes as little CPU as it can from the two cores it shares with the host.
 const { parentPort, workerData } = require('node:worker_threads');
+const http = require('node:http');
+
+function post(agent, url, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/jose', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 async function main() {
   const { url, votes, concurrency } = workerData;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies = [];
   let next = 0;
   const t0 = performance.now();
@@ -11,18 +38,14 @@ async function main() {
     while (next < votes.length) {
       const jws = votes[next++];
       const s = performance.now();
-      const r = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/jose' },
-        body: jws,
-      });
-      const text = await r.text();
-      if (r.status !== 202) throw new Error(`vote answered ${r.status}: ${text}`);
+      const r = await post(agent, url, jws);
+      if (r.status !== 202) throw new Error(`vote answered ${r.status}: ${r.text}`);
       last = performance.now();
       latencies.push(last - s);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, sender));
+  agent.destroy();
   parentPort.postMessage({ latencies, elapsedMs: last - t0 });
 }
 main().catch((e) => parentPort.postMessage({ error: String(e && e.stack ? e.stack : e) }));

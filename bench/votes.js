@@ -1,6 +1,7 @@
 // npm run bench:votes — verified votes per second through the HTTP API, for ballots with 10, 100 and
 // 1,000 eligible voters: throughput, latency p50/p99, time from the deciding vote to the recorded
-// decision, and durable history events per vote.
+// decision, durable history events and storage calls per vote. BENCH_SIZES, BENCH_CONCURRENCY (16),
+// BENCH_WARMUP=0 (no warm-up ballot), BENCH_PROFILE=file.cpuprofile (the host thread during the votes).
 const { randomUUID } = require('node:crypto');
 const { mkdirSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
@@ -35,7 +36,22 @@ function cpuSeconds(pid) {
   }
 }
 
-async function run(n, concurrency, storagePid) {
+/**
+ * Counts the host's requests to storage (the Azure SDK sends them through node:http) while `on` is set;
+ * the sender thread has its own node:http, so its votes are not counted.
+ */
+const storageCalls = { on: false, port: 0, count: 0 };
+const http = require('node:http');
+const request = http.request;
+http.request = function (...args) {
+  if (storageCalls.on) {
+    const o = args[0] instanceof URL || typeof args[0] === 'string' ? new URL(args[0]) : args[0];
+    if (Number(o.port) === storageCalls.port) storageCalls.count++;
+  }
+  return request.apply(this, args);
+};
+
+async function run(n, concurrency, storagePid, report = true) {
   const banks = await keys(n);
   const config = {
     name: 'Bench Consortium',
@@ -122,6 +138,8 @@ async function run(n, concurrency, storagePid) {
       await post('Profiler.enable');
       await post('Profiler.start');
     }
+    storageCalls.count = 0;
+    storageCalls.on = true;
     const { Worker } = require('node:worker_threads');
     const result = await new Promise((resolve, reject) => {
       const w = new Worker(join(__dirname, 'vote-sender.js'), {
@@ -132,6 +150,7 @@ async function run(n, concurrency, storagePid) {
     });
     if (result.error) throw new Error(result.error);
     const lastAnswered = performance.now();
+    storageCalls.on = false;
     const latencies = result.latencies;
     if (profiler) {
       const { profile } = await post('Profiler.stop');
@@ -150,33 +169,58 @@ async function run(n, concurrency, storagePid) {
       await new Promise((res) => setTimeout(res, 2));
     }
     const view = await (await fetch(`${host.url}/api/membership-requests/${requestId}`)).json();
-    if (view.phase !== 'approved') throw new Error(`ended ${view.phase}`);
+    // Every vote verified, stored and counted: the recorded tally has all n approvals.
+    if (view.phase !== 'approved' || view.tally.approve !== n || view.tally.eligible !== n)
+      throw new Error(`ended ${view.phase} with ${JSON.stringify(view.tally)}`);
+    if (view.votes.length !== n) throw new Error(`${view.votes.length} votes recorded, not ${n}`);
     latencies.sort((a, b) => a - b);
     const pct = (p) =>
       latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(1);
     const events = host.durable.eventsWritten - before;
-    console.log(
-      `${String(n).padStart(5)} voters: ${(n / elapsed).toFixed(0).padStart(5)} votes/s, p50 ${pct(50)} ms, p99 ${pct(99)} ms, deciding vote → decision ${(decidedAt - lastAnswered).toFixed(0)} ms, history events per vote ${(events / n).toFixed(2)}; CPU busy: host ${((100 * cpu.host) / elapsed).toFixed(0)}%, storage ${((100 * cpu.storage) / elapsed).toFixed(0)}%`,
-    );
+    if (report)
+      console.log(
+        `${String(n).padStart(5)} voters: ${(n / elapsed).toFixed(0).padStart(5)} votes/s, p50 ${pct(50)} ms, p99 ${pct(99)} ms, deciding vote → decision ${(decidedAt - lastAnswered).toFixed(0)} ms, history events per vote ${(events / n).toFixed(2)}, storage calls per vote ${(storageCalls.count / n).toFixed(2)}; CPU busy: host ${((100 * cpu.host) / elapsed).toFixed(0)}%, storage ${((100 * cpu.storage) / elapsed).toFixed(0)}%`,
+      );
   } finally {
     await host.stop();
   }
 }
 
 async function main() {
+  // The app's other settings (timer schedules and the like) as the sample gives them, unless set; the
+  // bench sets its own storage, task hub and consortium.
+  const sample = require(join(root, 'local.settings.sample.json')).Values;
+  for (const [k, v] of Object.entries(sample))
+    if (
+      process.env[k] === undefined &&
+      !/^(AzureWebJobsStorage|TRUSTNET_TASK_HUB|TRUSTNET_CONSORTIUM_FILE)$/.test(k)
+    )
+      process.env[k] = v;
   const azurite = await startAzurite();
   process.env.AzureWebJobsStorage = azurite.connectionString;
+  storageCalls.port = azurite.ports.table;
+  const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
   try {
     console.log(
-      'verified votes over HTTP, 16 concurrent voters, unanimous policy (every vote counts; goal: 500 votes/s)',
+      `verified votes over HTTP, ${concurrency} concurrent voters, unanimous policy (every vote counts; goal: 500 votes/s)${process.env.BENCH_WARMUP === '0' ? ', no warm-up' : ', after a warm-up ballot'}; load average before: ${require('node:os')
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
     );
+    // A ballot of 50 first, not reported, so the first size is not also the one that warms up the JIT
+    // (of the host and of Azurite): every size then measures a running platform. BENCH_WARMUP=0 skips it.
+    if (process.env.BENCH_WARMUP !== '0') await run(50, concurrency, azurite.pid, false);
     for (const n of (process.env.BENCH_SIZES ?? '10,100,1000').split(',').map(Number))
-      await run(n, Number(process.env.BENCH_CONCURRENCY ?? 16), azurite.pid);
+      await run(n, concurrency, azurite.pid);
   } finally {
     await azurite.stop();
   }
 }
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+// Exit when done: SDK retries started by background work (audit head moves) outlive a stopped host.
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

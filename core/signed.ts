@@ -1,3 +1,4 @@
+import { createPublicKey, verify as cryptoVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
 
 /**
@@ -97,36 +98,89 @@ export function parseJws(text: string, signer: 'jwk' | 'kid'): ParsedJws {
 }
 
 // Importing a JWK costs about as much as verifying with it; members' keys are few and reused.
-const imported = new Map<string, Promise<Awaited<ReturnType<typeof importJWK>>>>();
+const imported = new Map<string, KeyObject>();
 const MAX_IMPORTED = 2048;
 
-function importedKey(key: JWK, alg: string): ReturnType<typeof importJWK> {
-  const id = `${alg}|${key.kty}|${key.crv}|${key.x}|${key.y ?? ''}`;
-  let p = imported.get(id);
-  if (!p) {
-    if (imported.size >= MAX_IMPORTED) imported.delete(imported.keys().next().value!);
-    p = importJWK(key, alg);
-    imported.set(id, p);
-    p.catch(() => imported.delete(id));
-  }
-  return p;
+/** A public key in the schema's shape for `alg`, with nothing (key_ops, ext, a private part) to weigh. */
+function isPlain(key: JWK, alg: ParsedJws['alg']): boolean {
+  return (
+    (alg === 'ES256'
+      ? key.kty === 'EC' && key.crv === 'P-256' && typeof key.y === 'string'
+      : key.kty === 'OKP' && key.crv === 'Ed25519') &&
+    typeof key.x === 'string' &&
+    key.key_ops === undefined &&
+    key.ext === undefined &&
+    key.d === undefined
+  );
 }
 
-/** Verifies the signature with `key` (the header's jwk, or the member's registered key). */
-export async function verifyJws(parsed: ParsedJws, key: JWK): Promise<void> {
-  try {
-    const imported = await importedKey(key, parsed.alg);
-    await compactVerify(parsed.jws, imported, { algorithms: [parsed.alg] });
-  } catch (e) {
-    const name = (e as { code?: string }).code;
-    if (name === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') {
-      throw new SignedPayloadError('JWS.SIGNATURE', "The signature does not verify with the signer's key.");
+/** The plain key as node:crypto uses it; undefined if it is not a valid public key. */
+function plainKey(key: JWK, alg: ParsedJws['alg']): KeyObject | undefined {
+  const id = `${alg}|${key.x}|${key.y ?? ''}`;
+  let k = imported.get(id);
+  if (!k) {
+    const jwk =
+      alg === 'ES256'
+        ? { kty: 'EC', crv: 'P-256', x: key.x, y: key.y }
+        : { kty: 'OKP', crv: 'Ed25519', x: key.x };
+    try {
+      k = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+    } catch {
+      return undefined;
     }
-    throw new SignedPayloadError(
-      'JWS.SIGNATURE',
-      `The signature cannot be checked with the signer's key (${name ?? 'key mismatch'}).`,
-    );
+    if (imported.size >= MAX_IMPORTED) imported.delete(imported.keys().next().value!);
+    imported.set(id, k);
   }
+  return k;
+}
+
+/**
+ * Verifies the signature with `key` (the header's jwk, or the member's registered key).
+ *
+ * For a plain public key (the schema's shape) this is node:crypto's one-shot verify, synchronous (the
+ * thread pool's wake-ups would cost the event loop more than the check), after the same checks jose
+ * makes: parseJws has checked three base64url parts, a JSON protected header, an allowed `alg` and no
+ * `crit` (so `b64` is ignored and the payload is base64url); the key's type and curve suit `alg`, and
+ * createPublicKey refuses a point that is not on the curve. ES256 signatures are IEEE P1363 r||s, as in
+ * JWS. Any other key goes through jose's importJWK and compactVerify, which accept or refuse it as before.
+ */
+export async function verifyJws(parsed: ParsedJws, key: JWK): Promise<void> {
+  const k = isPlain(key, parsed.alg) ? plainKey(key, parsed.alg) : undefined;
+  if (!k) return verifyWithJose(parsed, key);
+  const dot = parsed.jws.lastIndexOf('.');
+  const data = Buffer.from(parsed.jws.slice(0, dot), 'ascii');
+  const signature = Buffer.from(parsed.jws.slice(dot + 1), 'base64url');
+  let ok: boolean;
+  try {
+    ok =
+      parsed.alg === 'ES256'
+        ? cryptoVerify('sha256', data, { key: k, dsaEncoding: 'ieee-p1363' }, signature)
+        : cryptoVerify(null, data, k, signature);
+  } catch (e) {
+    throw cannotCheck(e);
+  }
+  if (!ok) throw doesNotVerify();
+}
+
+async function verifyWithJose(parsed: ParsedJws, key: JWK): Promise<void> {
+  try {
+    await compactVerify(parsed.jws, await importJWK(key, parsed.alg), { algorithms: [parsed.alg] });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw doesNotVerify();
+    throw cannotCheck(e);
+  }
+}
+
+function doesNotVerify(): SignedPayloadError {
+  return new SignedPayloadError('JWS.SIGNATURE', "The signature does not verify with the signer's key.");
+}
+
+function cannotCheck(e: unknown): SignedPayloadError {
+  const name = (e as { code?: string }).code;
+  return new SignedPayloadError(
+    'JWS.SIGNATURE',
+    `The signature cannot be checked with the signer's key (${name ?? 'key mismatch'}).`,
+  );
 }
 
 /** RFC 7638 thumbprint: the applicant key's stable identity. */

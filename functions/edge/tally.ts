@@ -1,52 +1,121 @@
 import type { Registry } from '../../azure/registry';
-import type { Decision, Member } from '../../core/membership';
+import type { Decision, MemberStatus } from '../../core/membership';
 import { FreshReads } from '../../runtime/coalesce';
 
 /**
- * Caches that keep the vote door's work independent of the consortium's size: the decisions on each
- * open ballot, refreshed with only the rows written since the last look (vote rows are never changed,
- * and removed only once a ballot has closed), and the member list for a second at a time. The
- * orchestration's own tally reads everything afresh; these only serve answers and the decision to nudge.
+ * Caches that keep the vote door's work independent of the consortium's size. The orchestration's own
+ * tally reads everything afresh; these only serve the door's answers and its decision to nudge.
+ *
+ * - Decisions on each open ballot: the votes this process records, as storage confirms them
+ *   (Registry.onVoteRecorded), plus the rows other processes wrote, read afresh by each door after its
+ *   own write and only since the last look (vote rows are never changed, and removed only once a ballot
+ *   has closed). So of two concurrent doors, the one whose write was confirmed second counts both.
+ * - Member statuses, refreshed at most once a second with only the rows written since the last look.
+ *
+ * `OVERLAP_MS` re-reads rows whose storage timestamp is a little older than the newest one seen, in case
+ * a write became visible after a later one.
  */
 const OVERLAP_MS = 5000;
 const MEMBERS_TTL_MS = 1000;
+/** Ballots whose decisions are kept; the oldest looked-at goes first. */
+const MAX_BALLOTS = 256;
 
-const decisions = new Map<string, { byVoter: Map<string, Decision>; watermark?: Date }>();
-
-async function refresh(registry: Registry, subjectId: string): Promise<Map<string, Decision>> {
-  let e = decisions.get(subjectId);
-  if (!e) decisions.set(subjectId, (e = { byVoter: new Map() }));
-  const since = e.watermark ? new Date(e.watermark.getTime() - OVERLAP_MS) : undefined;
-  const rows = await registry.decisionsSince(subjectId, since);
-  for (const r of rows) {
-    e.byVoter.set(r.voter, r.decision);
-    const t = new Date(r.timestamp);
-    if (!Number.isNaN(t.getTime()) && (!e.watermark || t > e.watermark)) e.watermark = t;
-  }
-  return e.byVoter;
+interface BallotDecisions {
+  byVoter: Map<string, Decision>;
+  /** Newest storage timestamp among other processes' rows, once a full read has been done. */
+  watermark?: Date;
+  read: boolean;
 }
 
-const reads = new WeakMap<Registry, FreshReads<string, Map<string, Decision>>>();
+interface RegistryState {
+  ballots: Map<string, BallotDecisions>;
+  reads: FreshReads<string, Map<string, Decision>>;
+  statuses: Map<string, MemberStatus>;
+  statusWatermark?: Date;
+  statusRead?: { at: number; done: Promise<Map<string, MemberStatus>> };
+}
 
-/** The decisions on a ballot, read after the call (so a door sees its own vote and all before it). */
+const states = new WeakMap<Registry, RegistryState>();
+
+function ballotOf(s: RegistryState, subjectId: string): BallotDecisions {
+  let e = s.ballots.get(subjectId);
+  if (e) {
+    // Most recently used last, so the first entry is the one to drop.
+    s.ballots.delete(subjectId);
+  } else {
+    e = { byVoter: new Map(), read: false };
+    if (s.ballots.size >= MAX_BALLOTS) s.ballots.delete(s.ballots.keys().next().value!);
+  }
+  s.ballots.set(subjectId, e);
+  return e;
+}
+
+function later(a: Date | undefined, timestamp: string): Date | undefined {
+  const t = new Date(timestamp);
+  return !Number.isNaN(t.getTime()) && (!a || t > a) ? t : a;
+}
+
+function stateOf(registry: Registry): RegistryState {
+  const s = states.get(registry);
+  if (s) return s;
+  const state: RegistryState = {
+    ballots: new Map(),
+    statuses: new Map(),
+    reads: new FreshReads(async (subjectId) => {
+      const e = ballotOf(state, subjectId);
+      // The first look reads every row (this process's too: it may have restarted); later ones only
+      // other processes' rows, since the last look.
+      const since = e.watermark ? new Date(e.watermark.getTime() - OVERLAP_MS) : undefined;
+      const rows = await registry.decisionsSince(subjectId, since, e.read);
+      for (const r of rows) {
+        e.byVoter.set(r.voter, r.decision);
+        e.watermark = later(e.watermark, r.timestamp);
+      }
+      e.read = true;
+      return e.byVoter;
+    }),
+  };
+  registry.onVoteRecorded((v) => {
+    const e = state.ballots.get(v.subjectId);
+    if (e) e.byVoter.set(v.voter, v.decision);
+  });
+  states.set(registry, state);
+  return state;
+}
+
+/**
+ * The decisions on a ballot, as of after the call: every vote this process recorded before it and every
+ * row other processes had written when the read started.
+ */
 export function decisionsOn(registry: Registry, subjectId: string): Promise<Map<string, Decision>> {
-  let r = reads.get(registry);
-  if (!r) reads.set(registry, (r = new FreshReads((id) => refresh(registry, id))));
-  return r.get(subjectId);
+  const s = stateOf(registry);
+  // Known from now on, so this process's votes recorded while the first read runs are kept too.
+  ballotOf(s, subjectId);
+  return s.reads.get(subjectId);
 }
 
-export function forgetBallot(subjectId: string): void {
-  decisions.delete(subjectId);
+/** Drops what is kept about a ballot (it has closed). */
+export function forgetBallot(registry: Registry, subjectId: string): void {
+  states.get(registry)?.ballots.delete(subjectId);
 }
 
-let members: { at: number; list: Promise<Member[]> } | undefined;
-
-export function recentMembers(registry: Registry): Promise<Member[]> {
+/** Every member's status, at most a second old. */
+export function recentStatuses(registry: Registry): Promise<Map<string, MemberStatus>> {
+  const s = stateOf(registry);
   const now = performance.now();
-  if (!members || now - members.at > MEMBERS_TTL_MS) {
-    const list = registry.allMembers();
-    members = { at: now, list };
-    list.catch(() => (members = undefined));
+  if (!s.statusRead || now - s.statusRead.at > MEMBERS_TTL_MS) {
+    const since = s.statusWatermark ? new Date(s.statusWatermark.getTime() - OVERLAP_MS) : undefined;
+    const done = registry.memberStatusesSince(since).then((rows) => {
+      for (const r of rows) {
+        s.statuses.set(r.id, r.status);
+        s.statusWatermark = later(s.statusWatermark, r.timestamp);
+      }
+      return s.statuses;
+    });
+    s.statusRead = { at: now, done };
+    done.catch(() => {
+      if (s.statusRead?.done === done) s.statusRead = undefined;
+    });
   }
-  return members.list;
+  return s.statusRead.done;
 }

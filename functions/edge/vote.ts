@@ -1,6 +1,6 @@
-import { activeMemberIds } from '../../core/membership';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
+import type { DurableClient } from 'durable-functions';
 import { verifyJws } from '../../core/signed';
 import type { Decision, Member, MembershipRequest, Proposal } from '../../core/membership';
 import { nowMs } from '../../runtime/clock';
@@ -8,49 +8,170 @@ import { NUDGE_EVENT } from '../../orchestrations/ballot';
 import { badRequest, conflict, forbidden, json, notFound } from './http';
 import { getAudit, getConsortium, getRegistry } from './services';
 import { checkPayload, readJws } from './signed';
-import { evaluate } from '../../core/policy';
-import { decisionsOn, recentMembers } from './tally';
-import { FreshReads } from '../../runtime/coalesce';
+import { evaluate, type Policy } from '../../core/policy';
+import { decisionsOn, forgetBallot, recentStatuses } from './tally';
+import { BatchedReads, FreshReads } from '../../runtime/coalesce';
 import type { Registry } from '../../azure/registry';
 
 /**
  * The vote door, shared by membership requests and proposals: checks run in the contract's order
  * (415, 401, 404, 400, 403, 409); a vote row keyed by ballot and voter makes duplicates impossible even
  * under races; the orchestration is then nudged to re-count.
+ *
+ * Reads are shared by concurrent doors but always fresh (each door's read starts after it asked): the
+ * voter's record, and the ballot's phase before and after the vote row is written. What a ballot never
+ * changes once opened (its kind, subject, electorate, policy and deadline) is kept in memory.
  */
-const ballotReads = new WeakMap<Registry, FreshReads<string, MembershipRequest | Proposal | undefined>>();
 
-/** Reads a ballot; concurrent doors share reads, each getting one that started after it asked. */
-function readBallot(
-  registry: Registry,
-  kind: 'request' | 'proposal',
-  id: string,
-): Promise<MembershipRequest | Proposal | undefined> {
-  let r = ballotReads.get(registry);
-  if (!r) {
-    r = new FreshReads<string, MembershipRequest | Proposal | undefined>((key: string) => {
-      const [k, ballotId] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
-      return k === 'request'
-        ? registry.getRequest(ballotId)
-        : (registry.getProposal(ballotId) as Promise<Proposal | undefined>);
-    });
-    ballotReads.set(registry, r);
+type Kind = 'request' | 'proposal';
+
+/** The parts of a ballot that are fixed when it opens. */
+interface BallotFacts {
+  subject: string;
+  eligible: readonly string[];
+  eligibleSet: ReadonlySet<string>;
+  policy: Policy;
+  deadlineMs: number;
+}
+
+const MAX_FACTS = 1024;
+/**
+ * `precheckMaxAgeMs`: how old a phase read (from its start, in platform time) may be to serve the check
+ * before the vote row is written. That check only spares late votes a write: the check after the write
+ * always reads afresh and is the one that refuses a vote the ballot closed before (a ballot that has
+ * closed stays closed). Tests raise it to take that path every time.
+ */
+export const doorTuning = { precheckMaxAgeMs: 250 };
+/** Member ids as schemas/defs.schema.json defines them: any other `kid` names no member, unread. */
+const MEMBER_ID = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
+
+interface DoorState {
+  facts: Map<string, BallotFacts>;
+  /** The newest phase read of each ballot whose facts are kept, and when (platform time) it started. */
+  seen: Map<string, { phase: string | undefined; startedAt: number }>;
+  ballots: FreshReads<string, MembershipRequest | Proposal | undefined>;
+  phases: FreshReads<string, string | undefined>;
+  members: BatchedReads<string, Member>;
+  nudges: FreshReads<string, void>;
+  /** The durable client (any invocation's serves) and voter the next nudge of each ballot names. */
+  nudgers: Map<string, { client: DurableClient; voter: string }>;
+}
+
+const doors = new WeakMap<Registry, DoorState>();
+
+function splitKey(key: string): [Kind, string] {
+  const i = key.indexOf(':');
+  return [key.slice(0, i) as Kind, key.slice(i + 1)];
+}
+
+function doorOf(registry: Registry): DoorState {
+  let d = doors.get(registry);
+  if (!d) {
+    const door: DoorState = {
+      facts: new Map(),
+      seen: new Map(),
+      ballots: new FreshReads((key) => {
+        const [kind, id] = splitKey(key);
+        return kind === 'request'
+          ? registry.getRequest(id)
+          : (registry.getProposal(id) as Promise<MembershipRequest | Proposal | undefined>);
+      }),
+      phases: new FreshReads(async (key) => {
+        const startedAt = nowMs();
+        const phase = await registry.ballotPhase(...splitKey(key));
+        const last = door.seen.get(key);
+        if (door.facts.has(key) && (!last || last.startedAt < startedAt))
+          door.seen.set(key, { phase, startedAt });
+        return phase;
+      }),
+      members: new BatchedReads((ids) => registry.getMembers(ids)),
+      nudgers: new Map(),
+      nudges: new FreshReads(async (id) => {
+        const n = door.nudgers.get(id);
+        door.nudgers.delete(id);
+        if (n) await n.client.raiseEvent(id, NUDGE_EVENT, { voter: n.voter });
+      }),
+    };
+    doors.set(registry, (d = door));
   }
-  return r.get(`${kind}:${id}`);
+  return d;
+}
+
+function factsOf(b: MembershipRequest | Proposal): BallotFacts {
+  return {
+    subject: b.kind === 'request' ? b.applicant.id : b.subject,
+    eligible: b.eligible,
+    eligibleSet: new Set(b.eligible),
+    policy: b.policy,
+    deadlineMs: Date.parse(b.deadline),
+  };
+}
+
+/**
+ * The ballot's fixed facts and its phase (undefined if there is no such ballot), for the check before the
+ * vote row is written: a phase read no older than `doorTuning.precheckMaxAgeMs`, or a closed phase seen
+ * at any time; otherwise one read after the call. `fresh` tells which.
+ */
+async function readBallot(
+  door: DoorState,
+  kind: Kind,
+  id: string,
+): Promise<{ facts: BallotFacts; phase: string; fresh: boolean } | undefined> {
+  const key = `${kind}:${id}`;
+  const known = door.facts.get(key);
+  if (known) {
+    const seen = door.seen.get(key);
+    if (
+      seen?.phase !== undefined &&
+      (seen.phase !== 'voting' || nowMs() - seen.startedAt <= doorTuning.precheckMaxAgeMs)
+    )
+      return { facts: known, phase: seen.phase, fresh: false };
+    const phase = await door.phases.get(key);
+    return phase === undefined ? undefined : { facts: known, phase, fresh: true };
+  }
+  const startedAt = nowMs();
+  const b = await door.ballots.get(key);
+  if (!b) return undefined;
+  const facts = door.facts.get(key) ?? factsOf(b);
+  if (door.facts.size >= MAX_FACTS) {
+    const oldest = door.facts.keys().next().value!;
+    door.facts.delete(oldest);
+    door.seen.delete(oldest);
+  }
+  door.facts.set(key, facts);
+  const last = door.seen.get(key);
+  if (!last || last.startedAt < startedAt) door.seen.set(key, { phase: b.phase, startedAt });
+  return { facts, phase: b.phase, fresh: true };
+}
+
+/**
+ * Wakes the orchestration to re-count. Doors that ask at the same time share one nudge that is sent after
+ * all of them asked (as FreshReads shares reads), so the tally it causes counts all their votes.
+ */
+function nudge(door: DoorState, id: string, client: DurableClient, voter: string): Promise<void> {
+  door.nudgers.set(id, { client, voter });
+  return door.nudges.get(id);
+}
+
+/** Fresh phase of a ballot whose facts are known. */
+async function readPhase(door: DoorState, kind: Kind, id: string): Promise<string | undefined> {
+  return door.phases.get(`${kind}:${id}`);
 }
 
 export async function castVote(
-  kind: 'request' | 'proposal',
+  kind: Kind,
   request: HttpRequest,
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
   const parsed = await readJws(request, 'kid');
   const registry = await getRegistry();
+  const door = doorOf(registry);
   const id = request.params['id'] ?? '';
   // Both reads at once: the answers are used in the contract's order below.
-  const [voter, ballot]: [Member | undefined, MembershipRequest | Proposal | undefined] = await Promise.all([
-    registry.getMember(parsed.kid!),
-    readBallot(registry, kind, id),
+  const kid = parsed.kid!;
+  const [voter, ballot] = await Promise.all([
+    MEMBER_ID.test(kid) ? door.members.get(kid) : undefined,
+    readBallot(door, kind, id),
   ]);
   if (voter) await verifyJws(parsed, voter.governanceKey);
   if (!ballot)
@@ -58,6 +179,7 @@ export async function castVote(
       kind === 'request' ? 'REQUEST.NOT_FOUND' : 'PROPOSAL.NOT_FOUND',
       `No ${kind === 'request' ? 'membership request' : 'proposal'} ${id}.`,
     );
+  const { facts } = ballot;
 
   const payload = parsed.payload;
   checkPayload('vote', payload, getConsortium().name);
@@ -75,14 +197,12 @@ export async function castVote(
   if (!voter) throw forbidden('VOTER.NOT_MEMBER', `${parsed.kid} is not a member of this consortium.`);
   if (voter.status !== 'ACTIVE')
     throw forbidden('VOTER.NOT_ACTIVE', `${voter.id} is ${voter.status} and cannot vote.`);
-  const subjectId = ballot.kind === 'request' ? ballot.applicant.id : ballot.subject;
-  if (voter.id === subjectId)
+  if (voter.id === facts.subject)
     throw forbidden('VOTER.IS_SUBJECT', `${voter.id} is the subject of this ${kind} and cannot vote on it.`);
-  if (!ballot.eligible.includes(voter.id))
+  if (!facts.eligibleSet.has(voter.id))
     throw forbidden('VOTER.NOT_ACTIVE', `${voter.id} was not an active member when this ${kind} opened.`);
 
-  const closed = () => ballot.phase !== 'voting' || nowMs() >= Date.parse(ballot.deadline);
-  if (closed())
+  if (ballot.phase !== 'voting' || nowMs() >= facts.deadlineMs)
     throw conflict(
       'VOTE.CLOSED',
       `Voting on ${id} is closed (${ballot.phase === 'voting' ? 'the deadline has passed' : ballot.phase}).`,
@@ -99,16 +219,22 @@ export async function castVote(
     at,
     jws: parsed.jws,
   });
-  if (written === 'duplicate') throw conflict('VOTE.DUPLICATE', `${voter.id} has already voted on ${id}.`);
+  if (written === 'duplicate') {
+    // A recent phase passed the check above: a ballot that closed meanwhile still answers as closed.
+    if (!ballot.fresh && (await readPhase(door, kind, id)) !== 'voting')
+      throw conflict('VOTE.CLOSED', `Voting on ${id} is closed.`);
+    throw conflict('VOTE.DUPLICATE', `${voter.id} has already voted on ${id}.`);
+  }
   // The ballot may have closed while the row was written; such a vote does not stand. The door's own
   // count (below) is read at the same time: it is only used if the vote stands.
-  const [now, byVoter, members] = await Promise.all([
-    readBallot(registry, kind, id),
+  const [phase, byVoter, statuses] = await Promise.all([
+    readPhase(door, kind, id),
     decisionsOn(registry, id),
-    recentMembers(registry),
+    recentStatuses(registry),
   ]);
-  if (!now || now.phase !== 'voting') {
+  if (phase !== 'voting') {
     await registry.removeVote(id, voter.id);
+    forgetBallot(registry, id);
     throw conflict('VOTE.CLOSED', `Voting on ${id} closed while the vote was being recorded.`);
   }
   const audit = await getAudit();
@@ -124,17 +250,18 @@ export async function castVote(
   );
 
   // The door's own count answers the voter and decides whether the orchestration needs waking: once
-  // the outcome is certain. Of concurrent doors, the one that reads last sees every vote before it.
-  const active = activeMemberIds(members);
-  const eligible = now.eligible.filter((v) => active.has(v) || v === voter.id);
+  // the outcome is certain. Of concurrent doors, the one whose vote was recorded last sees every vote.
+  let eligible = 0;
   let approve = 0;
   let reject = 0;
-  for (const v of eligible) {
+  for (const v of facts.eligible) {
+    if (statuses.get(v) !== 'ACTIVE' && v !== voter.id) continue;
+    eligible++;
     const d = byVoter.get(v);
     if (d === 'approve') approve++;
     else if (d === 'reject') reject++;
   }
-  const { tally, outcome } = evaluate(now.policy, eligible.length, approve, reject);
-  if (outcome) await df.getClient(context).raiseEvent(id, NUDGE_EVENT, { voter: voter.id });
+  const { tally, outcome } = evaluate(facts.policy, eligible, approve, reject);
+  if (outcome) await nudge(door, id, df.getClient(context), voter.id);
   return json(202, { id, voter: voter.id, decision, tally });
 }

@@ -241,10 +241,19 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   let baseUrl = '';
 
   /** Extra inputs the host fills in: the durable client's binding data. */
+  const clientInputs = new Map<CapturedFunction, { baseUrl: string; names: string[]; data: string }>();
   function extraInputs(fn: CapturedFunction): { name: string; data: TypedData }[] {
-    return Object.entries(fn.metadata.bindings)
-      .filter(([, b]) => b.direction === 'in' && String(b.type).toLowerCase() === 'durableclient')
-      .map(([name]) => ({ name, data: { string: JSON.stringify(clientBindingData(baseUrl, hubName)) } }));
+    // Worked out once per function (the base URL is fixed once listening); fresh objects every call.
+    let c = clientInputs.get(fn);
+    if (!c || c.baseUrl !== baseUrl) {
+      const names = Object.entries(fn.metadata.bindings)
+        .filter(([, b]) => b.direction === 'in' && String(b.type).toLowerCase() === 'durableclient')
+        .map(([name]) => name);
+      c = { baseUrl, names, data: JSON.stringify(clientBindingData(baseUrl, hubName)) };
+      clientInputs.set(fn, c);
+    }
+    const data = c.data;
+    return c.names.map((name) => ({ name, data: { string: data } }));
   }
 
   /** The whole body, or undefined after answering 413 when it is over TRUSTNET_MAX_BODY_BYTES. */

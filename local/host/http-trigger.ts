@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BindingInfo, CapturedFunction, InvocationResponse, TypedData } from './functions-core';
-import { compareSpecificity, compileRoute, matchRoute, type CompiledRoute } from './routes';
+import { compareSpecificity, compileRoute, matchSegments, pathSegments, type CompiledRoute } from './routes';
 import { HostStartError } from './errors';
 
 export interface HttpRoute {
@@ -60,8 +60,9 @@ export type RouteMatch =
 
 export function findRoute(routes: HttpRoute[], method: string, path: string): RouteMatch {
   const allow = new Set<string>();
+  const segments = pathSegments(path);
   for (const route of routes) {
-    const params = matchRoute(route.compiled, path);
+    const params = matchSegments(route.compiled, segments);
     if (!params) continue;
     if (route.methods.length === 0 || route.methods.includes(method)) return { kind: 'found', route, params };
     route.methods.forEach((m) => allow.add(m));

@@ -275,8 +275,19 @@ function decode(value: string): string {
 
 /** Matches a request path (no query, no leading prefix handling) and returns its parameters, or undefined. */
 export function matchRoute(route: CompiledRoute, path: string): Record<string, string> | undefined {
+  return matchSegments(route, pathSegments(path));
+}
+
+/** A request path's segments, as matchSegments takes them: split once, tried against every route. */
+export function pathSegments(path: string): string[] {
   const trimmed = path.replace(/^\/+/, '').replace(/\/+$/, '');
-  const texts = trimmed === '' ? [] : trimmed.split('/');
+  return trimmed === '' ? [] : trimmed.split('/');
+}
+
+export function matchSegments(
+  route: CompiledRoute,
+  texts: readonly string[],
+): Record<string, string> | undefined {
   const params: Record<string, string> = {};
   const segs = route.segments;
   for (let i = 0; i < segs.length; i++) {

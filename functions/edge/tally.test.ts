@@ -1,0 +1,116 @@
+import { randomUUID } from 'node:crypto';
+import { Registry } from '../../azure/registry';
+import type { Member, MembershipRequest, Vote } from '../../core/membership';
+import { decisionsOn, recentStatuses } from './tally';
+
+/**
+ * The vote door's caches against real Table storage (the run's Azurite). Two Registry objects on the
+ * same tables stand for two processes: each must see the other's votes, and its own without reading
+ * them back.
+ */
+describe('vote door reads', () => {
+  const env = { ...process.env, TRUSTNET_TASK_HUB: `Tally${randomUUID().replace(/-/g, '').slice(0, 12)}` };
+  let a: Registry;
+  let b: Registry;
+
+  beforeAll(async () => {
+    a = await Registry.open(env);
+    b = await Registry.open(env);
+  });
+
+  const vote = (subjectId: string, voter: string, decision: Vote['decision'] = 'approve'): Vote => ({
+    subjectId,
+    voter,
+    decision,
+    reason: 'test',
+    at: new Date().toISOString(),
+    jws: 'x.y.z',
+  });
+
+  const member = (id: string, status: Member['status'] = 'ACTIVE'): Member => ({
+    id,
+    legalName: `O=${id}, L=London, C=GB`,
+    status,
+    governanceKey: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' },
+    keyThumbprint: id,
+    contacts: { email: [`ops@${id}.example`] },
+    azure: {
+      tenantId: randomUUID(),
+      subscriptionId: randomUUID(),
+      resourceGroup: 'rg',
+      region: 'uksouth',
+      addressSpace: '10.0.0.0/24',
+    },
+    profile: 'Small',
+    joinedAt: new Date().toISOString(),
+    founder: true,
+  });
+
+  it("counts this process's votes as storage confirms them, and the other process's votes by reading", async () => {
+    const ballot = randomUUID();
+    expect(await a.addVote(vote(ballot, 'bank-a'))).toBe('created');
+    expect([...(await decisionsOn(a, ballot))]).toEqual([['bank-a', 'approve']]);
+    // Written by "another process": a reads it back; its own next vote it knows without reading.
+    expect(await b.addVote(vote(ballot, 'bank-b', 'reject'))).toBe('created');
+    expect(await a.addVote(vote(ballot, 'bank-c'))).toBe('created');
+    expect(new Map(await decisionsOn(a, ballot))).toEqual(
+      new Map([
+        ['bank-a', 'approve'],
+        ['bank-b', 'reject'],
+        ['bank-c', 'approve'],
+      ]),
+    );
+    // b started after those writes: its first look reads every row.
+    expect((await decisionsOn(b, ballot)).size).toBe(3);
+    // A duplicate is refused and changes nothing.
+    expect(await b.addVote(vote(ballot, 'bank-a', 'reject'))).toBe('duplicate');
+    expect((await decisionsOn(a, ballot)).get('bank-a')).toBe('approve');
+  });
+
+  it('leaves out only its own rows when asked for the others', async () => {
+    const ballot = randomUUID();
+    await Promise.all([a.addVote(vote(ballot, 'bank-a')), a.addVote(vote(ballot, 'bank-b'))]);
+    await b.addVote(vote(ballot, 'bank-c'));
+    expect((await a.decisionsSince(ballot)).map((r) => r.voter)).toEqual(['bank-a', 'bank-b', 'bank-c']);
+    expect((await a.decisionsSince(ballot, undefined, true)).map((r) => r.voter)).toEqual(['bank-c']);
+    expect((await b.decisionsSince(ballot, undefined, true)).map((r) => r.voter)).toEqual([
+      'bank-a',
+      'bank-b',
+    ]);
+  });
+
+  it('reads several members at once, and every status once, then only changes', async () => {
+    const ids = Array.from(
+      { length: 20 },
+      (_, i) => `m${String(i).padStart(2, '0')}-${randomUUID().slice(0, 8)}`,
+    );
+    for (const id of ids) await a.addMember(member(id));
+    const found = await a.getMembers([...ids, 'nobody-here', "o'brien"]);
+    expect([...found.keys()].sort()).toEqual([...ids].sort());
+    expect(found.get(ids[3]!)?.legalName).toBe(`O=${ids[3]}, L=London, C=GB`);
+    expect([...(await a.getMembers([ids[0]!])).keys()]).toEqual([ids[0]]);
+
+    const statuses = await recentStatuses(a);
+    expect(ids.every((id) => statuses.get(id) === 'ACTIVE')).toBe(true);
+    await b.setMemberStatus(ids[1]!, ['ACTIVE'], 'SUSPENDED');
+    expect(
+      (await b.memberStatusesSince(new Date(Date.now() - 60_000))).find((s) => s.id === ids[1])?.status,
+    ).toBe('SUSPENDED');
+  });
+
+  it('reads only the phase of a ballot', async () => {
+    const id = randomUUID();
+    const request = {
+      id,
+      kind: 'request',
+      phase: 'voting',
+      eligible: ['bank-a'],
+    } as unknown as MembershipRequest;
+    await a.createRequest(request);
+    expect(await a.ballotPhase('request', id)).toBe('voting');
+    await b.updateRequest(id, (r) => ({ ...r, phase: 'approved' }));
+    expect(await a.ballotPhase('request', id)).toBe('approved');
+    expect(await a.ballotPhase('request', randomUUID())).toBeUndefined();
+    expect(await a.ballotPhase('proposal', id)).toBeUndefined();
+  });
+});

@@ -1,0 +1,133 @@
+import { join } from 'node:path';
+import { json, REPO_ROOT, type Json } from '../../test/http';
+import {
+  applicantPayload,
+  joseRequest,
+  newBank,
+  sign,
+  startTrustNet,
+  testConsortium,
+  type TestBank,
+} from '../../test/trustnet';
+
+/**
+ * The vote door under a burst: every vote of a unanimous ballot at once. The shared, batched reads must
+ * leave each answer exact (the door that records the last vote counts them all), wake the orchestration,
+ * and refuse what comes after the decision as closed, also from a member who already voted.
+ */
+describe('vote door under concurrent votes', () => {
+  const founders = Array.from({ length: 12 }, (_, i) => `bank-${String.fromCharCode(97 + i)}`);
+  let host: Awaited<ReturnType<typeof startTrustNet>>;
+  let banks: Record<string, TestBank>;
+  let name: string;
+  const now = () => new Date(host.clock.now());
+
+  beforeAll(async () => {
+    const c = await testConsortium({ policy: { kind: 'unanimous' } }, founders);
+    banks = c.banks;
+    name = c.config.name;
+    host = await startTrustNet(c.file);
+  });
+  afterAll(() => host.stop());
+
+  async function vote(id: string, voter: string, decision: 'approve' | 'reject' = 'approve') {
+    const payload = {
+      consortium: name,
+      requestId: id,
+      voter,
+      decision,
+      reason: `${voter} approves`,
+      issuedAt: now().toISOString(),
+    };
+    return joseRequest(
+      `${host.url}/api/membership-requests/${id}/votes`,
+      await sign(payload, banks[voter]!.privateKey, { kid: voter }),
+    );
+  }
+
+  async function decided(id: string): Promise<Json> {
+    for (let i = 0; i < 400; i++) {
+      const body = await json(await fetch(`${host.url}/api/membership-requests/${id}`));
+      if (body.phase !== 'voting') return body;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`${id} still voting`);
+  }
+
+  async function apply(applicantId: string, addressSpace: string): Promise<string> {
+    const applicant = await newBank('applicant');
+    const payload = applicantPayload(
+      name,
+      now(),
+      {},
+      {
+        id: applicantId,
+        legalName: `O=${applicantId}, L=Oslo, C=NO`,
+        azure: { ...applicantPayload(name, now()).applicant.azure, addressSpace },
+      },
+    );
+    const created = await joseRequest(
+      `${host.url}/api/membership-requests`,
+      await sign(payload, applicant.privateKey, { jwk: applicant.publicJwk }),
+    );
+    expect(created.status).toBe(202);
+    return payload.requestId;
+  }
+
+  it('answers every vote of a burst with an exact tally, decides once, then refuses late and repeat votes', async () => {
+    const id = await apply('bank-z', '10.80.0.0/16');
+
+    // A repeat vote while voting is a duplicate, and is not counted twice.
+    expect((await vote(id, 'bank-a')).status).toBe(202);
+    const again = await vote(id, 'bank-a');
+    expect(again.status).toBe(409);
+    expect((await json(again)).code).toBe('VOTE.DUPLICATE');
+
+    const answers = await Promise.all(founders.slice(1).map((v) => vote(id, v)));
+    const tallies = await Promise.all(answers.map(async (r) => ({ status: r.status, body: await json(r) })));
+    expect(tallies.every((t) => t.status === 202)).toBe(true);
+    const approvals = tallies.map((t) => t.body.tally.approve as number);
+    // Each door counts at least its own vote and the first; the last one recorded counts all twelve.
+    expect(Math.min(...approvals)).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...approvals)).toBe(12);
+    expect(tallies.every((t) => t.body.tally.eligible === 12 && t.body.tally.required === 12)).toBe(true);
+
+    const done = await decided(id);
+    expect(done).toMatchObject({ outcome: 'approved', tally: { approve: 12, reject: 0, eligible: 12 } });
+    expect(done.votes).toHaveLength(12);
+
+    // After the decision: a repeat vote and a second repeat at once are closed, not duplicates.
+    const late = await Promise.all([vote(id, 'bank-b'), vote(id, 'bank-c')]);
+    for (const r of late) {
+      expect(r.status).toBe(409);
+      expect((await json(r)).code).toBe('VOTE.CLOSED');
+    }
+    const after = await json(await fetch(`${host.url}/api/membership-requests/${id}`));
+    expect(after.votes).toHaveLength(12);
+  });
+
+  it('refuses as closed a late vote that a recent phase let through to the write, and keeps no row of it', async () => {
+    // The app as the host runs it (built), so the door there takes the path under test every time.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const door = require(join(REPO_ROOT, 'dist', 'functions', 'edge', 'vote.js')) as typeof import('./vote');
+    const before = door.doorTuning.precheckMaxAgeMs;
+    door.doorTuning.precheckMaxAgeMs = 24 * 3600e3;
+    try {
+      const id = await apply('bank-y', '10.81.0.0/16');
+      expect((await vote(id, 'bank-a')).status).toBe(202);
+      // Unanimous: one rejection decides.
+      expect((await vote(id, 'bank-b', 'reject')).status).toBe(202);
+      expect(await decided(id)).toMatchObject({ outcome: 'rejected', tally: { approve: 1, reject: 1 } });
+      // At once, so both pass the check before the write: bank-a's repeat meets its own row, bank-c's vote
+      // is written, and the check after the write finds the ballot closed.
+      for (const late of await Promise.all([vote(id, 'bank-a'), vote(id, 'bank-c')])) {
+        expect(late.status).toBe(409);
+        expect((await json(late)).code).toBe('VOTE.CLOSED');
+      }
+      const after = await json(await fetch(`${host.url}/api/membership-requests/${id}`));
+      expect(after.votes.map((v: Json) => v.voter)).toEqual(['bank-a', 'bank-b']);
+    } finally {
+      door.doorTuning.precheckMaxAgeMs = before;
+    }
+  });
+});
