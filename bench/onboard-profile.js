@@ -2,6 +2,7 @@
 // this process only, the durable engine's invoker (each activity and orchestrator episode), the local
 // cloud's ARM and Key Vault handlers (each SDK request) and the app's ARM write budget (each token), and
 // sums them over a window of the app's clock.
+const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
 
 const root = join(__dirname, '..');
@@ -18,9 +19,33 @@ function kindOf(req) {
   return `arm ${m} other`;
 }
 
-function watch(host, cloud) {
+/** CPU milliseconds a process has used (Linux /proc), or undefined elsewhere. */
+function cpuOf(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in USER_HZ (100)
+  } catch {
+    return undefined;
+  }
+}
+
+function watch(host, cloud, azuritePid) {
   const records = [];
   const now = () => Date.now();
+
+  // CPU of this process (app, host, local cloud, benchmark) and of Azurite, sampled every 100 ms.
+  const cpu = [];
+  const sample = () => {
+    const u = process.cpuUsage();
+    cpu.push({ t: now(), self: (u.user + u.system) / 1000, azurite: cpuOf(azuritePid) });
+  };
+  sample();
+  const sampler = setInterval(sample, 100);
+  sampler.unref();
+  const cpuAt = (t, key) => {
+    const s = cpu.find((x) => x.t >= t) ?? cpu.at(-1);
+    return s[key];
+  };
 
   const invoker = host.durable.invoker;
   const invoke = invoker.invoke.bind(invoker);
@@ -102,7 +127,22 @@ function watch(host, cloud) {
       const activityBusy = inside
         .filter((r) => r.group === 'activity')
         .reduce((a, r) => a + (r.end - r.start), 0);
-      return { rows, windowMs: to - from, activityBusy, slots };
+      const used = (key) => {
+        const a = cpuAt(from, key);
+        const b = cpuAt(to, key);
+        return a === undefined || b === undefined ? undefined : b - a;
+      };
+      return {
+        rows,
+        windowMs: to - from,
+        activityBusy,
+        slots,
+        cpuSelf: used('self'),
+        cpuAzurite: used('azurite'),
+      };
+    },
+    stop() {
+      clearInterval(sampler);
     },
   };
 }
@@ -119,6 +159,8 @@ function print(title, s) {
     `      activity slots busy ${(s.activityBusy / 1000).toFixed(1)} slot-s of ${((s.windowMs / 1000) * s.slots).toFixed(1)} ` +
       `(${s.slots} slots, ${((100 * s.activityBusy) / (s.windowMs * s.slots)).toFixed(0)}%)`,
   );
+  const pct = (x) => (x === undefined ? 'n/a' : `${((100 * x) / s.windowMs).toFixed(0)}% of a core`);
+  console.log(`      CPU: this process ${pct(s.cpuSelf)}, Azurite ${pct(s.cpuAzurite)}`);
   for (const r of s.rows.slice(0, 20))
     console.log(
       `      ${`${r.group} ${r.name}`.padEnd(48)} n=${String(r.count).padStart(4)}  total ${(r.total / 1000).toFixed(2).padStart(7)} s` +

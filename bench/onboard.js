@@ -45,6 +45,7 @@ if (SIZES.some((n) => !Number.isInteger(n) || n < 1 || n > 100))
   throw new Error(`BENCH_SIZES must list whole numbers 1..100 (a gateway holds 100 tunnels); got ${SIZES}`);
 if (!Number.isFinite(LATENCY) || LATENCY <= 0) throw new Error('BENCH_LATENCY must be a positive number');
 
+let azuritePid;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const ms = (iso) => Date.parse(iso);
 
@@ -135,6 +136,7 @@ async function onboard(n, dir) {
   const logs = [];
   const cloud = await startLocalCloud({ latencyFactor: LATENCY });
   let host;
+  let detail;
   try {
     host = await startHost({
       appDir: root,
@@ -148,7 +150,7 @@ async function onboard(n, dir) {
       },
     });
     const writes = watchWrites(cloud);
-    const detail = PROFILE === 'detail' ? require('./onboard-profile').watch(host, cloud) : undefined;
+    detail = PROFILE === 'detail' ? require('./onboard-profile').watch(host, cloud, azuritePid) : undefined;
 
     // The applicant prepares and delegates its resource group, then asks to join.
     const applicantKey = await newKey();
@@ -286,6 +288,7 @@ async function onboard(n, dir) {
       windows,
     };
   } finally {
+    detail?.stop();
     if (host) await host.stop();
     cloud.uninstall();
   }
@@ -387,6 +390,12 @@ async function main() {
   process.env.TRUSTNET_DRY_RUN = 'false';
   const azurite = await startAzurite();
   process.env.AzureWebJobsStorage = azurite.connectionString;
+  azuritePid = azurite.pid;
+  // Interrupted (Ctrl-C, a CI timeout): stop the Azurite this run started rather than leave it behind.
+  for (const signal of ['SIGINT', 'SIGTERM'])
+    process.once(signal, () => {
+      void azurite.stop().finally(() => process.exit(130));
+    });
   const dir = mkdtempSync(join(tmpdir(), 'trustnet-bench-onboard-'));
   const results = [];
   try {
