@@ -56,7 +56,8 @@ export function upperSnake(azureCode: string): string {
     .toUpperCase();
 }
 
-function bodyError(e: RestError): { code?: string; message?: string } {
+/** The service's `{ error: { code, message } }`, from the SDK's parsed details or the raw body. */
+export function serviceErrorBody(e: RestError): { code?: string; message?: string } | undefined {
   const details = e.details as { error?: { code?: string; message?: string } } | undefined;
   if (details?.error) return details.error;
   const body = e.response?.bodyAsText;
@@ -65,13 +66,18 @@ function bodyError(e: RestError): { code?: string; message?: string } {
       const parsed = JSON.parse(body) as { error?: { code?: string; message?: string } };
       if (parsed.error) return parsed.error;
     } catch {
-      // not JSON: fall through to the RestError's own fields
+      // not JSON: the caller falls back to the RestError's own fields
     }
   }
-  return { code: e.code, message: e.message };
+  return undefined;
 }
 
-function retryAfterMs(e: RestError): number | undefined {
+function bodyError(e: RestError): { code?: string; message?: string } {
+  return serviceErrorBody(e) ?? { code: e.code, message: e.message };
+}
+
+/** Retry-After of a 429, in milliseconds, when the service sent one. */
+export function retryAfterMs(e: RestError): number | undefined {
   const h = e.response?.headers.get('retry-after');
   if (!h) return undefined;
   const seconds = Number(h);

@@ -5,6 +5,7 @@ import { CryptographyClient, KeyClient, type KeyVaultKey } from '@azure/keyvault
 import { SecretClient } from '@azure/keyvault-secrets';
 import type { JsonWebKey } from 'node:crypto';
 import { derToPem, describeCertificate, pemToDer, type Signer } from '../core/certificates';
+import { retryAfterMs, serviceErrorBody } from './azure-error';
 
 /**
  * Key Vault through the real SDKs, in our terms: typed errors with stable codes, signers for the
@@ -66,18 +67,7 @@ const NETWORK_ERRORS = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ECONNREFUSED', 
 const clip = (text: string) => (text.length > 400 ? `${text.slice(0, 397)}...` : text);
 
 function serviceError(e: RestError): { code?: string; message?: string } {
-  const details = e.details as { error?: { code?: string; message?: string } } | undefined;
-  if (details?.error) return details.error;
-  const body = e.response?.bodyAsText;
-  if (body) {
-    try {
-      const parsed = JSON.parse(body) as { error?: { code?: string; message?: string } };
-      if (parsed.error) return parsed.error;
-    } catch {
-      // not JSON
-    }
-  }
-  return { ...(e.code ? { code: e.code } : {}) };
+  return serviceErrorBody(e) ?? { ...(e.code ? { code: e.code } : {}) };
 }
 
 /** Translates whatever an SDK call threw; `what` says what we were doing ("get secret x"). */
@@ -107,11 +97,11 @@ export function toVaultError(what: string, e: unknown): VaultError {
     );
     const detail = { ...(azureCode ? { azureCode } : {}), status };
     if (status === 429) {
-      const after = Number(rest.response?.headers.get('retry-after'));
+      const after = retryAfterMs(rest);
       return new VaultError('VAULT.THROTTLED', text, {
         ...detail,
         transient: true,
-        ...(Number.isFinite(after) ? { retryAfterMs: after * 1000 } : {}),
+        ...(after !== undefined ? { retryAfterMs: after } : {}),
       });
     }
     if (status === 408 || (status >= 500 && status !== 501))
