@@ -136,6 +136,7 @@ export class DurableEngine {
   readonly #orchestrators = new Map<string, CapturedFunction>();
   readonly #activities = new Map<string, CapturedFunction>();
   readonly #records = new Map<string, InstanceRecord>();
+  readonly #loading = new Map<string, Promise<InstanceRecord | undefined>>();
   readonly #chains = new Map<string, Promise<void>>();
   readonly #timers = new Map<string, { instanceId: string; executionId: string; id: number; at: number }>();
   readonly #activitySlots: Semaphore;
@@ -266,8 +267,7 @@ export class DurableEngine {
         OrchestrationInstance: { InstanceId: id, ExecutionId: executionId },
       },
     });
-    await this.store.commit(state, [], 0, []);
-    await this.store.appendInbox(id, started);
+    await this.store.commit(state, [], 0, [], [started]);
     record.inbox.push(started);
     this.#records.set(id, record);
     this.#schedule(id);
@@ -386,10 +386,22 @@ export class DurableEngine {
     return record;
   }
 
+  /**
+   * The one in-memory record of an instance. Concurrent loads share one read, and a record that
+   * appeared while the read was in flight (a new instance) wins over what the read found: two copies
+   * would split the inbox between them, and messages pushed into the stale one would never run.
+   */
   async #load(instanceId: string): Promise<InstanceRecord | undefined> {
     const cached = this.#records.get(instanceId);
     if (cached) return cached;
-    const record = await this.store.load(instanceId);
+    let reading = this.#loading.get(instanceId);
+    if (!reading) {
+      reading = this.store.load(instanceId).finally(() => this.#loading.delete(instanceId));
+      this.#loading.set(instanceId, reading);
+    }
+    const record = await reading;
+    const current = this.#records.get(instanceId);
+    if (current) return current;
     if (record) this.#records.set(instanceId, record);
     return record;
   }
@@ -658,8 +670,7 @@ export class DurableEngine {
         kind: 'event',
         event: { EventType: E.ExecutionStarted, Name: state.name, Input: state.input ?? null },
       });
-      await this.store.appendInbox(state.instanceId, restart);
-      await this.store.commit(state, [], 0, batch);
+      await this.store.commit(state, [], 0, batch, [restart]);
       record.inbox.unshift(restart);
       await this.store.deleteExecutionHistory(state.instanceId, oldExecution);
       return;
@@ -920,8 +931,13 @@ export class DurableEngine {
       existing &&
       existing.state.parent?.instanceId === parent.instanceId &&
       existing.state.parent.taskId === id
-    )
+    ) {
+      // Started before a restart. If it also finished, the host may have died before telling the
+      // parent, so tell it now (a second report for a closed task is ignored).
+      if (TERMINAL.includes(existing.state.status))
+        await this.#notifyParent(existing.state, existing.state.status === 'Completed');
       return;
+    }
     try {
       await this.startNew(
         task.name!,

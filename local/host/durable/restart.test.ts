@@ -2,7 +2,8 @@ import type { ChildProcess } from 'node:child_process';
 import { startCli as startUserCli } from '../../../test/cli';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { FIXTURES, json, REPO_ROOT, type Json } from '../../../test/http';
+import { FIXTURES, json, REPO_ROOT, startTestHost, type Json } from '../../../test/http';
+import { DurableStore } from './store';
 
 const work = join(REPO_ROOT, '.trustnet', 'test');
 
@@ -51,6 +52,53 @@ describe('local host: a SIGKILLed host resumes its orchestrations', () => {
       first.child.kill('SIGKILL');
       second?.kill('SIGKILL');
       rmSync(runLog, { force: true });
+    }
+  });
+});
+
+describe('local host: work a host finished but did not report before it died', () => {
+  const hub = `Orphan${Date.now()}`;
+  const appDir = join(FIXTURES, 'durable-app');
+
+  it("reports a sub-orchestration's completion to its parent after a restart", async () => {
+    process.env['FIXTURE_HUB'] = hub;
+    const first = await startTestHost({ appDir, loadLocalSettings: false });
+    const status = async (url: string, id: string): Promise<Json> =>
+      json(await fetch(`${url}/runtime/webhooks/durabletask/instances/${id}`));
+    const started = await json(
+      await fetch(`${first.url}/api/orchestrators/parentOfWaiter/orphan`, { method: 'POST' }),
+    );
+    expect(started.id).toBe('orphan');
+    for (let i = 0; (await status(first.url, 'orphan-child')).runtimeStatus !== 'Running'; i++) {
+      if (i > 400)
+        throw new Error(
+          `the child never started: ${JSON.stringify(await status(first.url, 'orphan-child'))}`,
+        );
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await first.stop();
+
+    // The child's last episode committed, and the host died before it told the parent.
+    const store = new DurableStore(process.env['AzureWebJobsStorage']!, hub);
+    const child = (await store.load('orphan-child'))!;
+    const from = child.history.length;
+    const now = new Date().toISOString();
+    child.history.push({ EventType: 1, EventId: -1, IsPlayed: false, Timestamp: now, Result: '"done"' });
+    child.state.status = 'Completed';
+    child.state.output = '"done"';
+    child.state.historyLength = child.history.length;
+    await store.commit(child.state, child.history, from, child.inbox);
+
+    const second = await startTestHost({ appDir, loadLocalSettings: false });
+    try {
+      let done: Json;
+      for (let i = 0; (done = await status(second.url, 'orphan')).runtimeStatus !== 'Completed'; i++) {
+        if (i > 400) throw new Error(`the parent never heard: ${JSON.stringify(done)}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(done.output).toBe('done');
+    } finally {
+      await second.stop();
     }
   });
 });

@@ -208,12 +208,17 @@ export class DurableStore {
     }
   }
 
-  /** Commits an episode: new history rows from `fromIndex`, the state, and the inbox rows consumed. */
+  /**
+   * Commits an episode: new history rows from `fromIndex`, the state, the inbox rows consumed and any
+   * inbox rows the episode adds for itself (the first message of a new instance or execution), so a
+   * crash never leaves a state row that is waiting for a message nobody will write.
+   */
   async commit(
     state: InstanceState,
     history: HistoryEvent[],
     fromIndex: number,
     consumed: InboxMessage[],
+    added: InboxMessage[] = [],
   ): Promise<void> {
     await this.ready();
     const pk = state.instanceId;
@@ -228,6 +233,10 @@ export class DurableStore {
     const last: TransactionAction[] = [
       ['upsert', { partitionKey: pk, rowKey: 'state', ...packJson(state) } as TableEntity, 'Replace'],
       ...consumed.map((m): TransactionAction => ['delete', { partitionKey: pk, rowKey: `i-${m.seq}` }]),
+      ...added.map((m): TransactionAction => [
+        'create',
+        { partitionKey: pk, rowKey: `i-${m.seq}`, ...packJson(m) },
+      ]),
     ];
     // History rows past the old length are invisible until the state row says otherwise, so writing
     // them first in separate batches is safe; the state and inbox deletes commit together at the end.
