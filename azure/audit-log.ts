@@ -252,12 +252,14 @@ export class AuditLog {
   append(draft: Omit<AuditDraft, 'at'>, clock: () => Date): Promise<AuditEntry> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ draft, clock, done: (e, entry) => (e ? reject(e) : resolve(entry!)) });
-      if (!this.#flushing) void this.#flush();
+      if (this.#flushing) return;
+      this.#flushing = true;
+      // Appends made in the same turn of the event loop (a burst of votes) share the first write.
+      setImmediate(() => void this.#flush());
     });
   }
 
   async #flush(): Promise<void> {
-    this.#flushing = true;
     try {
       while (this.#queue.length) {
         const batch = this.#queue.splice(0, MAX_BATCH);
@@ -274,16 +276,46 @@ export class AuditLog {
   }
 
   #tail: { seq: number; hash: string } | undefined;
-  #headMoves: Promise<void> = Promise.resolve();
+  /** Where the head should go next, and the head as this process last wrote it (saves a read). */
+  #headTarget: AuditEntry | undefined;
+  #headMoving = false;
+  #headSeen: Head | undefined;
 
-  /** The rows are the commit point; the head (a hint for other writers) follows in the background. */
+  /**
+   * The rows are the commit point; the head (a hint for other writers) follows in the background.
+   * Moves asked for while one is in flight merge into one move to the newest entry.
+   */
   #advanceHeadLater(to: AuditEntry): void {
-    this.#headMoves = this.#headMoves
-      .then(async () => {
-        const head = await this.readHead();
-        if (!head || head.seq < to.seq) await this.moveHead(head, to);
-      })
-      .catch(() => undefined);
+    if (!this.#headTarget || to.seq > this.#headTarget.seq) this.#headTarget = to;
+    if (!this.#headMoving) void this.#moveHeadInBackground();
+  }
+
+  async #moveHeadInBackground(): Promise<void> {
+    this.#headMoving = true;
+    try {
+      while (this.#headTarget) {
+        const to = this.#headTarget;
+        this.#headTarget = undefined;
+        try {
+          let head = this.#headSeen ?? (await this.readHead());
+          if (head && head.seq >= to.seq) continue;
+          let moved = await this.moveHead(head, to);
+          if (!moved && this.#headSeen) {
+            // Another writer moved it since: read it and try once more from there.
+            this.#headSeen = undefined;
+            head = await this.readHead();
+            if (head && head.seq >= to.seq) continue;
+            moved = await this.moveHead(head, to);
+          }
+          if (!moved) this.#headSeen = undefined;
+        } catch {
+          // A hint only: the next writer that meets a taken row moves it.
+          this.#headSeen = undefined;
+        }
+      }
+    } finally {
+      this.#headMoving = false;
+    }
   }
 
   async #appendBatch(batch: { draft: Omit<AuditDraft, 'at'>; clock: () => Date }[]): Promise<AuditEntry[]> {
@@ -406,17 +438,24 @@ export class AuditLog {
     }
   }
 
-  /** Moves the head from the version read (`from`) forward to `to`, a row that exists; losing is fine. */
-  private async moveHead(from: Head | undefined, to: AuditEntry): Promise<void> {
-    if (from && to.seq <= from.seq) return;
+  /**
+   * Moves the head from the version read (`from`) forward to `to`, a row that exists; losing is fine.
+   * Returns whether this call moved it (false: another writer moved it first).
+   */
+  private async moveHead(from: Head | undefined, to: AuditEntry): Promise<boolean> {
+    if (from && to.seq <= from.seq) return true;
     const row = { partitionKey: HEAD_PK, rowKey: HEAD_RK, Seq: to.seq, Hash: to.hash };
     try {
-      if (from) await this.client.updateEntity(row, 'Replace', { etag: from.etag });
-      else await this.client.createEntity(row);
+      const written = from
+        ? await this.client.updateEntity(row, 'Replace', { etag: from.etag })
+        : await this.client.createEntity(row);
+      this.#headSeen = written?.etag ? { seq: to.seq, hash: to.hash, etag: written.etag } : undefined;
+      return true;
     } catch (e) {
       // 409/412: another writer moved the head first, to this entry (it can reach no further without it).
       const status = statusOf(e);
       if (status !== 409 && status !== 412) throw storageError('advance the audit log head', e);
+      return false;
     }
   }
 

@@ -230,6 +230,11 @@ export class Registry {
     );
   }
 
+  /** Applies `change` to the member with ETag compare-and-swap (undefined from `change`: no write). */
+  updateMember(id: string, change: (m: Member) => Member | undefined): Promise<Member | undefined> {
+    return update<Member>(this.members, 'member', id, change, (m) => ({ Status: m.status }));
+  }
+
   replaceMemberKey(
     id: string,
     key: JWK,

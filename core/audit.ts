@@ -37,6 +37,11 @@ export type AuditKind =
   /** jws by the member's current key (`kid`) for a rotation, none when by proposal; data: { memberId, newKey: JWK, cause }. */
   | 'member.key-replaced'
   /**
+   * No jws (the signed request names a webhook URL, a secret); data: { memberId, email: number of
+   * addresses, teams: boolean, requestHash: SHA-256 of the member's JWS, base64url }.
+   */
+  | 'member.channels-set'
+  /**
    * No jws; the consortium CA signed a node CA certificate. data: { requestId, memberId, serial, subject,
    * issuer, thumbprint, notAfter, decisionSeq } — decisionSeq is the `request.decided` entry (outcome
    * approved) it was issued against; verification refuses a certificate without one.
@@ -62,6 +67,7 @@ export const AUDIT_KINDS: readonly AuditKind[] = [
   'proposal.decided',
   'member.status-changed',
   'member.key-replaced',
+  'member.channels-set',
   'certificate.issued',
   'certificate.revoked',
   'provisioning.failed',

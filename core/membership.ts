@@ -19,6 +19,18 @@ export interface Contacts {
   teamsWebhook?: string;
 }
 
+/**
+ * Where a member hears from the platform, as the registry keeps it: the Teams webhook URL itself is a
+ * secret and lives only in Key Vault; the registry keeps whether there is one and its masked form.
+ */
+export interface MemberChannels {
+  email: string[];
+  teams: { masked: string } | null;
+  /** Set by the member (PUT /api/members/{id}/channels): the consortium config no longer applies. */
+  setByMember: boolean;
+  updatedAt: string;
+}
+
 export interface Member {
   id: string;
   legalName: string;
@@ -31,6 +43,7 @@ export interface Member {
   joinedAt: string;
   founder: boolean;
   requestId?: string;
+  channels?: MemberChannels;
 }
 
 export interface Applicant {

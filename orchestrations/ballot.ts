@@ -228,7 +228,9 @@ export async function closeBallot(
           },
       at,
     );
-    await registry.updateRequest(b.id, (r) => ({ ...r, decisionAudited: true }) as MembershipRequest);
+    if (b.kind === 'request')
+      await registry.updateRequest(b.id, (r) => ({ ...r, decisionAudited: true }) as MembershipRequest);
+    else await registry.updateProposal(b.id, (p) => ({ ...p, decisionAudited: true }) as Proposal);
   }
   // Approval means nothing until the bank's node runs: onboarding starts here (orchestrations/provision.ts).
   if (b.kind === 'request' && record.outcome === 'approved')

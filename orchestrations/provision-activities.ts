@@ -299,7 +299,10 @@ export async function sharedKeyFor(input: { a: string; b: string }): Promise<str
   return name;
 }
 
-export function admitPeer(input: { plan: ProvisionPlan; peer: Peer }): Promise<StepOutcome> {
+export function admitPeer(input: {
+  plan: Pick<ProvisionPlan, 'bankId' | 'placement' | 'slot'>;
+  peer: Peer;
+}): Promise<StepOutcome> {
   return outcome(async () => {
     const { plan, peer } = input;
     await getArm().admitP2p(

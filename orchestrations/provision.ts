@@ -59,7 +59,22 @@ export interface ProvisionInput {
 type BranchResult =
   { ok: true; outputs: Record<string, unknown> } | { ok: false; step: ProvisioningStep; error: StepError };
 
-function subId(plan: ProvisionPlan, part: string): string {
+/**
+ * What one peer's sub-orchestration needs of the plan. Its input is stored with every peer (and the
+ * plan lists every member), so carrying the whole plan made a 100-member fan-out hold 100 copies of
+ * a 16 KB plan; a full plan still fits this shape, which is how instances started before replay.
+ */
+export type PeerRun = Pick<
+  ProvisionPlan,
+  'requestId' | 'attempt' | 'bankId' | 'placement' | 'slot' | 'pollMs'
+>;
+
+function peerRun(plan: ProvisionPlan): PeerRun {
+  const { requestId, attempt, bankId, placement, slot, pollMs } = plan;
+  return { requestId, attempt, bankId, placement, slot, pollMs };
+}
+
+function subId(plan: PeerRun, part: string): string {
   return `${plan.requestId}:provision:${plan.attempt}:${part}`;
 }
 
@@ -77,7 +92,7 @@ const VALIDATED_UP_FRONT = new Set<DeployInput['template']>([
 ]);
 
 function deployInput(
-  plan: ProvisionPlan,
+  plan: PeerRun,
   placement: { subscriptionId: string; resourceGroup: string },
   part: string,
   template: DeployInput['template'],
@@ -285,11 +300,12 @@ const gatewayBranch: OrchestrationHandler = function* (context: OrchestrationCon
   const gatewayId = String(gateway.outputs['gatewayId']);
   return yield* step(context, plan, 'peering', function* () {
     if (plan.peers.length === 0) return { ok: true, outputs: { peers: 0 } } as StepOutcome;
+    const run = peerRun(plan);
     const results = (yield context.df.Task.all(
       plan.peers.map((peer) =>
         context.df.callSubOrchestrator(
           PEER_ORCHESTRATOR,
-          { plan, peer, gatewayId },
+          { plan: run, peer, gatewayId },
           subId(plan, `peer-${peer.id}`),
         ),
       ),
@@ -302,7 +318,7 @@ const gatewayBranch: OrchestrationHandler = function* (context: OrchestrationCon
 /** One member: a connection each way (the pair's shared key read from the vault) and its NSG rule. */
 const peer: OrchestrationHandler = function* (context: OrchestrationContext) {
   const { plan, peer, gatewayId } = context.df.getInput<{
-    plan: ProvisionPlan;
+    plan: PeerRun;
     peer: Peer;
     gatewayId: string;
   }>();

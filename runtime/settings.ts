@@ -89,6 +89,41 @@ export const SETTINGS = {
       'How long (ISO 8601 duration) before a node certificate expires the timer renews it. Unset: `P30D`.',
     sample: 'P30D',
   },
+  TRUSTNET_PUBLIC_URL: {
+    description:
+      "The platform's public base URL, for links in notifications (status pages, the dashboard). Unset: links are relative.",
+    sample: 'http://localhost:7071',
+  },
+  TRUSTNET_OPERATORS_EMAIL: {
+    description:
+      "Comma-separated addresses of the consortium's operators, who hear of failed onboarding steps, failing channels and expiring certificates.",
+    sample: 'operators@consortium.example',
+  },
+  TRUSTNET_OPERATORS_TEAMS_WEBHOOK: {
+    description:
+      "Teams Workflows webhook URL of the operators' channel. A secret: in Azure give it as a Key Vault reference (`@Microsoft.KeyVault(SecretUri=...)`), never in plain text.",
+    sample: '',
+  },
+  TRUSTNET_EMAIL_ENDPOINT: {
+    description:
+      'Azure Communication Services endpoint that sends notification email (managed identity in Azure). Locally the local cloud emulates it at this address. Empty: no email is sent.',
+    sample: 'https://trustnet.communication.azure.com',
+  },
+  TRUSTNET_EMAIL_SENDER: {
+    description:
+      "The sender address of notification email, on the Communication Services resource's verified domain.",
+    sample: 'DoNotReply@trustnet.example',
+  },
+  TRUSTNET_NOTIFY_SWEEP_SCHEDULE: {
+    description:
+      'NCRONTAB schedule of the timer that announces votes cast and deadlines approaching (and re-sends what a crash left unsent).',
+    sample: '0 * * * * *',
+  },
+  TRUSTNET_DEADLINE_REMINDER: {
+    description:
+      'How long (ISO 8601 duration) before a ballot closes its voters who have not voted are reminded. Unset: `PT24H`.',
+    sample: 'PT24H',
+  },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;

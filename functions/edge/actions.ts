@@ -3,7 +3,16 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import * as df from 'durable-functions';
 import type { JWK } from 'jose';
 import { addDuration, parseDuration } from '../../core/duration';
-import { PROPOSAL_TRANSITIONS, type Proposal, type ProposalAction } from '../../core/membership';
+import {
+  PROPOSAL_TRANSITIONS,
+  type MemberChannels,
+  type Proposal,
+  type ProposalAction,
+} from '../../core/membership';
+import { maskWebhookUrl } from '../../core/mask';
+import { azureConnection } from '../../azure/connection';
+import { removeTeamsWebhook, setTeamsWebhook } from '../../orchestrations/notify-channels';
+import { channelsView } from './views';
 import { keyThumbprint, verifyJws, type ParsedJws } from '../../core/signed';
 import { WITHDRAW_EVENT } from '../../orchestrations/ballot';
 import { nowMs } from '../../runtime/clock';
@@ -176,4 +185,68 @@ export async function rotateKey(request: HttpRequest): Promise<HttpResponseInit>
     () => new Date(nowMs()),
   );
   return json(200, { id, keyThumbprint: thumb, previousKeyThumbprint: oldThumb });
+}
+
+/** A Teams Workflows URL: https, or (with the local cloud only) plain http to a loopback receiver. */
+function checkWebhookUrl(url: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw badRequest('CHANNEL.INVALID', 'channels.teamsWebhook is not a URL.');
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+  if (u.protocol === 'https:' && !u.username && !u.password) return;
+  if (u.protocol === 'http:' && loopback && azureConnection().mode === 'local') return;
+  throw badRequest(
+    'CHANNEL.INVALID',
+    `channels.teamsWebhook must be an https URL without credentials (got ${maskWebhookUrl(url)}).`,
+  );
+}
+
+/**
+ * PUT /api/members/{id}/channels, signed by that member: its email addresses and Teams Workflows
+ * webhook. The URL goes to Key Vault only; the registry and the audit log keep that there is one.
+ * The member's JWS quotes the URL, so the audit entry keeps its hash instead of the JWS.
+ */
+export async function setChannels(request: HttpRequest): Promise<HttpResponseInit> {
+  const { parsed, memberId } = await signedByMember(request);
+  const id = request.params['id']!;
+  const registry = await getRegistry();
+  const member = await registry.getMember(id);
+  if (!member) throw notFound('MEMBER.NOT_FOUND', `No member ${id}.`);
+  checkPayload('action', parsed.payload, getConsortium().name);
+  expectAction(parsed.payload, 'set-channels', id, memberId);
+  if (memberId !== id)
+    throw forbidden('VOTER.NOT_MEMBER', `Only ${id} can set its own channels; ${memberId} signed this.`);
+  if (member.status === 'REMOVED') throw forbidden('VOTER.NOT_ACTIVE', `${id} has been removed.`);
+  const wanted = parsed.payload['channels'] as { email: string[]; teamsWebhook?: string | null };
+  if (typeof wanted.teamsWebhook === 'string') checkWebhookUrl(wanted.teamsWebhook);
+  const at = new Date(nowMs()).toISOString();
+  // The vault first: a crash after it leaves the registry saying the old thing, and a retry mends it.
+  if (typeof wanted.teamsWebhook === 'string') await setTeamsWebhook(id, wanted.teamsWebhook);
+  else await removeTeamsWebhook(id);
+  const channels: MemberChannels = {
+    email: wanted.email,
+    teams: typeof wanted.teamsWebhook === 'string' ? { masked: maskWebhookUrl(wanted.teamsWebhook) } : null,
+    setByMember: true,
+    updatedAt: at,
+  };
+  await registry.updateMember(id, (m) => ({ ...m, contacts: { email: wanted.email }, channels }));
+  const audit = await getAudit();
+  await audit.append(
+    {
+      kind: 'member.channels-set',
+      subject: id,
+      actor: id,
+      data: {
+        memberId: id,
+        email: wanted.email.length,
+        teams: channels.teams !== null,
+        requestHash: createHash('sha256').update(parsed.jws).digest('base64url'),
+      },
+    },
+    () => new Date(nowMs()),
+  );
+  return json(200, { id, channels: channelsView(channels) });
 }

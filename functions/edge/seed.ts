@@ -1,6 +1,7 @@
 import type { AuditLog } from '../../azure/audit-log';
 import type { Registry } from '../../azure/registry';
 import type { Member } from '../../core/membership';
+import { maskWebhookUrl } from '../../core/mask';
 import { keyThumbprint } from '../../core/signed';
 import { nowMs } from '../../runtime/clock';
 import type { ConsortiumConfig } from '../../runtime/consortium';
@@ -34,7 +35,14 @@ export async function seedFounders(
       status: 'ACTIVE',
       governanceKey: f.governanceKey,
       keyThumbprint: await keyThumbprint(f.governanceKey),
-      contacts: f.contacts,
+      // The Teams webhook URL is a secret: it stays in the config (and Key Vault once set by the member).
+      contacts: { email: f.contacts.email },
+      channels: {
+        email: f.contacts.email,
+        teams: f.contacts.teamsWebhook ? { masked: maskWebhookUrl(f.contacts.teamsWebhook) } : null,
+        setByMember: false,
+        updatedAt: at.toISOString(),
+      },
       azure: f.azure,
       profile: f.profile,
       joinedAt: at.toISOString(),

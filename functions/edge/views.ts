@@ -1,4 +1,4 @@
-import type { Member, MembershipRequest, Proposal, Vote } from '../../core/membership';
+import type { Member, MemberChannels, MembershipRequest, Proposal, Vote } from '../../core/membership';
 import { evaluate, type Tally } from '../../core/policy';
 
 /** What the API shows of registry records. Keys are public; contacts of other banks are not shown. */
@@ -15,6 +15,17 @@ export function memberView(m: Member): Record<string, unknown> {
     addressSpace: m.azure.addressSpace,
     joinedAt: m.joinedAt,
     founder: m.founder,
+    channels: m.channels ? channelsView(m.channels) : null,
+  };
+}
+
+/** Channels as anyone in the consortium may see them: how many addresses, the webhook masked. */
+export function channelsView(c: MemberChannels): Record<string, unknown> {
+  return {
+    email: c.email.length,
+    teams: c.teams ? { configured: true, url: c.teams.masked } : { configured: false },
+    setByMember: c.setByMember,
+    updatedAt: c.updatedAt,
   };
 }
 
