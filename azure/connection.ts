@@ -15,6 +15,8 @@ const LOCAL_CLOUD = Symbol.for('trustnet.localCloud');
 export interface LocalCloudHandle {
   httpClient: HttpClient;
   credential: TokenCredential;
+  /** The local cloud's outbox keeps each Teams card the platform posts, for GET /admin/cloud/outbox. */
+  recordCard?: (card: { url: string; card: unknown; eventId?: string }) => Promise<void>;
 }
 
 export interface AzureConnection {
@@ -28,6 +30,11 @@ export interface AzureConnection {
 /** Used by the local host only. */
 export function installLocalCloud(handle: LocalCloudHandle | undefined): void {
   (globalThis as Record<symbol, LocalCloudHandle | undefined>)[LOCAL_CLOUD] = handle;
+}
+
+/** The local cloud's hook for posted cards, when running under it. */
+export function localCardRecorder(): LocalCloudHandle['recordCard'] {
+  return localCloud()?.recordCard;
 }
 
 function localCloud(): LocalCloudHandle | undefined {

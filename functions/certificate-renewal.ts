@@ -10,7 +10,7 @@ app.timer('certificateRenewal', {
   schedule: '%TRUSTNET_CERT_RENEWAL_SCHEDULE%',
   extraInputs: [df.input.durableClient()],
   handler: async (_timer: Timer, context: InvocationContext) => {
-    const started = await startRenewals(df.getClient(context));
+    const started = await startRenewals(df.getClient(context), context);
     if (started) context.log(`Certificate renewal: started ${started} renewal(s).`);
   },
 });

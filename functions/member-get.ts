@@ -2,13 +2,18 @@ import { app, type HttpRequest } from '@azure/functions';
 import { handled, json, notFound } from './edge/http';
 import { getRegistry } from './edge/services';
 import { memberView } from './edge/views';
+import { channelHealthOf } from '../orchestrations/notify';
 
 /** GET /api/members/{id} */
 export async function getMember(request: HttpRequest) {
   const id = request.params['id']!;
   const member = await (await getRegistry()).getMember(id);
   if (!member) throw notFound('MEMBER.NOT_FOUND', `No member ${id}.`);
-  return json(200, memberView(member));
+  const view = memberView(member);
+  // How its channels have been doing: a channel that keeps failing shows here (and alerts operators).
+  const health = await channelHealthOf(id).catch(() => undefined);
+  if (view['channels'] && health) view['channels'] = { ...(view['channels'] as object), health };
+  return json(200, view);
 }
 
 app.http('memberGet', {

@@ -16,6 +16,8 @@ import { getAudit, getRegistry } from '../functions/edge/services';
 import { nowMs } from '../runtime/clock';
 import { startProvisioning } from './provision';
 import { startRemoval } from './teardown';
+import { notify } from './notify';
+import { ballotDecided, ballotOpened, memberRef } from './notify-events';
 
 /**
  * One ballot: a membership request or a proposal. Votes are recorded at the door (one row per voter);
@@ -103,7 +105,7 @@ function stateOf(b: MembershipRequest | Proposal, tally: Tally, outcome?: Outcom
   return { phase: b.phase, tally, deadline: b.deadline, outcome };
 }
 
-export async function openBallot(ref: BallotRef): Promise<BallotState> {
+export async function openBallot(ref: BallotRef, context?: InvocationContext): Promise<BallotState> {
   const b = await load(ref);
   const registry = await getRegistry();
   const record = b as (MembershipRequest | Proposal) & { audited?: boolean };
@@ -137,6 +139,11 @@ export async function openBallot(ref: BallotRef): Promise<BallotState> {
     }
   }
   const { tally, outcome } = await currentTally(b);
+  // Voters hear of it at once (an activity re-run asks again; the event id makes that a no-op).
+  if (context && b.phase === 'voting') {
+    const subject = b.kind === 'proposal' ? await registry.getMember(b.subject) : undefined;
+    await notify(df.getClient(context), await ballotOpened(b, tally, subject), context);
+  }
   return stateOf(b, tally, b.phase === 'voting' ? outcome : (b.outcome ?? outcome));
 }
 
@@ -232,6 +239,12 @@ export async function closeBallot(
       await registry.updateRequest(b.id, (r) => ({ ...r, decisionAudited: true }) as MembershipRequest);
     else await registry.updateProposal(b.id, (p) => ({ ...p, decisionAudited: true }) as Proposal);
   }
+  const subject = b.kind === 'proposal' ? await registry.getMember(b.subject) : undefined;
+  await notify(
+    df.getClient(context),
+    ballotDecided(record, record.outcome ?? input.outcome, record.tally ?? tally, subject),
+    context,
+  );
   // Approval means nothing until the bank's node runs: onboarding starts here (orchestrations/provision.ts).
   if (b.kind === 'request' && record.outcome === 'approved')
     await startProvisioning(df.getClient(context), b.id);
@@ -275,6 +288,18 @@ async function applyProposal(p: Proposal, context: InvocationContext): Promise<v
     at,
   );
   const client = df.getClient(context);
+  if (move.to === 'SUSPENDED' || move.to === 'REMOVED')
+    await notify(
+      client,
+      {
+        kind: move.to === 'SUSPENDED' ? 'member.suspended' : 'member.removed',
+        at: new Date(nowMs()).toISOString(),
+        member: memberRef(member),
+        proposalId: p.id,
+        reason: p.reason,
+      },
+      context,
+    );
   // A removed member's node, connections and certificate go: the same teardown as an abandoned onboarding.
   if (p.action === 'remove') await startRemoval(client, member, p.id);
   // Eligibility changed: every open ballot re-counts.
@@ -290,7 +315,10 @@ async function applyProposal(p: Proposal, context: InvocationContext): Promise<v
 }
 
 df.app.orchestration(BALLOT_ORCHESTRATOR, ballot);
-df.app.activity(OPEN_BALLOT, { handler: (input: BallotRef) => openBallot(input) });
+df.app.activity(OPEN_BALLOT, {
+  extraInputs: [df.input.durableClient()],
+  handler: (input: BallotRef, context: InvocationContext) => openBallot(input, context),
+});
 df.app.activity(TALLY_BALLOT, { handler: (input: BallotRef) => tallyBallot(input) });
 df.app.activity(CLOSE_BALLOT, {
   extraInputs: [df.input.durableClient()],

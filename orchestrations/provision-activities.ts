@@ -1,4 +1,8 @@
 import * as df from 'durable-functions';
+import type { DurableClient } from 'durable-functions';
+import type { InvocationContext } from '@azure/functions';
+import { applicantRef } from '../core/notifications';
+import { notify } from './notify';
 import { randomBytes } from 'node:crypto';
 import type { Placement } from '../azure/arm';
 import { AzureError } from '../azure/azure-error';
@@ -113,10 +117,11 @@ async function requestOf(requestId: string): Promise<MembershipRequest> {
 
 // ---------------------------------------------------------------- plan
 
-export async function planProvisioning(input: {
-  requestId: string;
-  attempt?: number;
-}): Promise<ProvisionPlan> {
+export async function planProvisioning(
+  input: { requestId: string; attempt?: number },
+  client?: DurableClient,
+  context?: InvocationContext,
+): Promise<ProvisionPlan> {
   const registry = await getRegistry();
   const request = await requestOf(input.requestId);
   if (!['approved', 'provisioning', 'failed'].includes(request.phase))
@@ -135,7 +140,8 @@ export async function planProvisioning(input: {
       status: 'PENDING',
       governanceKey: request.applicantKey,
       keyThumbprint: request.keyThumbprint,
-      contacts: a.contacts,
+      contacts: { email: a.contacts.email },
+      channels: { email: a.contacts.email, teams: null, setByMember: false, updatedAt: now().toISOString() },
       azure: a.azure,
       profile: a.profile,
       joinedAt: now().toISOString(),
@@ -143,6 +149,17 @@ export async function planProvisioning(input: {
       requestId: request.id,
     };
     await registry.addMember(member);
+    if (client && (input.attempt ?? 0) === 0)
+      await notify(
+        client,
+        {
+          kind: 'provisioning.started',
+          at: now().toISOString(),
+          requestId: request.id,
+          applicant: applicantRef(a),
+        },
+        context,
+      );
   }
   const placements = getPlacements();
   const placement = await placements.ensure({ memberId: a.id, ...a.azure });
@@ -323,7 +340,11 @@ export function certificateFor(input: {
   return outcome(() => issueNodeCertificate(input.plan, String(input.vault['vaultUri'])));
 }
 
-export function activate(plan: ProvisionPlan): Promise<StepOutcome> {
+export function activate(
+  plan: ProvisionPlan,
+  client?: DurableClient,
+  context?: InvocationContext,
+): Promise<StepOutcome> {
   return outcome(async () => {
     const registry = await getRegistry();
     const audit = await getAudit();
@@ -359,17 +380,47 @@ export function activate(plan: ProvisionPlan): Promise<StepOutcome> {
             ),
           },
     );
+    if (client)
+      await notify(
+        client,
+        {
+          kind: 'member.active',
+          at,
+          member: { id: member.id, legalName: member.legalName },
+          requestId: plan.requestId,
+        },
+        context,
+      );
     return { status: 'ACTIVE' };
   });
 }
 
-export async function markFailed(input: {
-  requestId: string;
-  step: string;
-  error: StepError;
-}): Promise<void> {
+export async function markFailed(
+  input: { requestId: string; step: string; error: StepError; attempt?: number; retryUntil?: string },
+  client?: DurableClient,
+  context?: InvocationContext,
+): Promise<void> {
   const registry = await getRegistry();
   const request = await requestOf(input.requestId);
+  if (client)
+    await notify(
+      client,
+      {
+        kind: 'provisioning.step-failed',
+        at: now().toISOString(),
+        requestId: request.id,
+        applicant: applicantRef(request.applicant),
+        attempt: (input.attempt ?? 0) + 1,
+        step: input.step,
+        error: {
+          code: input.error.code,
+          message: input.error.message,
+          ...(input.error.azureCode ? { azureCode: input.error.azureCode } : {}),
+        },
+        ...(input.retryUntil ? { retryUntil: input.retryUntil } : {}),
+      },
+      context,
+    );
   if (request.phase !== 'failed') {
     await (
       await getAudit()
@@ -493,7 +544,11 @@ export async function dryRun(plan: ProvisionPlan): Promise<{ phase: string; chan
   return { phase: 'approved', changes: total };
 }
 
-df.app.activity(PLAN_ACTIVITY, { handler: planProvisioning });
+df.app.activity(PLAN_ACTIVITY, {
+  extraInputs: [df.input.durableClient()],
+  handler: (input: { requestId: string; attempt?: number }, context: InvocationContext) =>
+    planProvisioning(input, df.getClient(context), context),
+});
 df.app.activity(STEP_ACTIVITY, { handler: recordStep });
 df.app.activity(ACCESS_ACTIVITY, { handler: checkAccess });
 df.app.activity(VAULT_PARAMETERS_ACTIVITY, { handler: vaultParametersFor });
@@ -501,7 +556,15 @@ df.app.activity(NODE_PARAMETERS_ACTIVITY, { handler: nodeParametersFor });
 df.app.activity(CERTIFICATE_ACTIVITY, { handler: certificateFor });
 df.app.activity(SHARED_KEY_ACTIVITY, { handler: sharedKeyFor });
 df.app.activity(ADMIT_ACTIVITY, { handler: admitPeer });
-df.app.activity(ACTIVATE_ACTIVITY, { handler: activate });
-df.app.activity(FAIL_ACTIVITY, { handler: markFailed });
+df.app.activity(ACTIVATE_ACTIVITY, {
+  extraInputs: [df.input.durableClient()],
+  handler: (plan: ProvisionPlan, context: InvocationContext) =>
+    activate(plan, df.getClient(context), context),
+});
+df.app.activity(FAIL_ACTIVITY, {
+  extraInputs: [df.input.durableClient()],
+  handler: (input: Parameters<typeof markFailed>[0], context: InvocationContext) =>
+    markFailed(input, df.getClient(context), context),
+});
 df.app.activity(ABANDONED_ACTIVITY, { handler: markAbandoned });
 df.app.activity(DRY_RUN_ACTIVITY, { handler: dryRun });

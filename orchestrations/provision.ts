@@ -184,6 +184,7 @@ const provision: OrchestrationHandler = function* (context: OrchestrationContext
       requestId: input.requestId,
       step: 'plan',
       error,
+      attempt: input.attempt ?? 0,
     });
     context.df.setCustomStatus({ phase: 'failed', step: 'plan', error });
     const retry = context.df.waitForExternalEvent(RETRY_EVENT);
@@ -244,13 +245,15 @@ const provision: OrchestrationHandler = function* (context: OrchestrationContext
 
   // Stopped: leave everything as it is and wait for a member to decide.
   const f = failure as Extract<BranchResult, { ok: false }>;
+  const windowEnds = new Date(context.df.currentUtcDateTime.getTime() + durationMs(plan.retryWindow));
   yield context.df.callActivityWithRetry(FAIL_ACTIVITY, azureRetry, {
     requestId: plan.requestId,
     step: f.step,
     error: f.error,
+    attempt: plan.attempt,
+    retryUntil: windowEnds.toISOString(),
   });
   context.df.setCustomStatus({ phase: 'failed', step: f.step, error: f.error, attempt: plan.attempt });
-  const windowEnds = new Date(context.df.currentUtcDateTime.getTime() + durationMs(plan.retryWindow));
   const timer = context.df.createTimer(windowEnds);
   const retry = context.df.waitForExternalEvent(RETRY_EVENT);
   const abandon = context.df.waitForExternalEvent(ABANDON_EVENT);

@@ -10,6 +10,9 @@ import { ConfigError, readSetting } from '../runtime/settings';
 import { azureRetry } from './deploy';
 import { getPlacements } from './provisioning-services';
 import { issueNodeCertificate } from './vaults';
+import type { InvocationContext } from '@azure/functions';
+import { notify } from './notify';
+import { memberRef } from './notify-events';
 
 /**
  * Renews a member's node CA certificate before it expires: a new key version in the bank's vault, its
@@ -29,7 +32,11 @@ const renew: OrchestrationHandler = function* (context: OrchestrationContext) {
   return yield context.df.callActivityWithRetry(RENEW_ACTIVITY, azureRetry, input);
 };
 
-export async function renewCertificate(input: RenewInput): Promise<{ serial?: string; skipped?: string }> {
+export async function renewCertificate(
+  input: RenewInput,
+  client?: df.DurableClient,
+  context?: InvocationContext,
+): Promise<{ serial?: string; skipped?: string }> {
   const registry = await getRegistry();
   const member = await registry.getMember(input.memberId);
   const placement = await getPlacements().get(input.memberId);
@@ -43,6 +50,18 @@ export async function renewCertificate(input: RenewInput): Promise<{ serial?: st
   } as ProvisionPlan;
   try {
     const issued = await issueNodeCertificate(plan, placement.vaultUri, input.generation);
+    if (client)
+      await notify(
+        client,
+        {
+          kind: 'certificate.renewed',
+          at: new Date(nowMs()).toISOString(),
+          member: memberRef(member),
+          serial: String(issued['serial']),
+          notAfter: String(issued['notAfter']),
+        },
+        context,
+      );
     return { serial: String(issued['serial']) };
   } catch (e) {
     // Permanent: fail the instance with the code (the operator sees it in the Durable status).
@@ -67,26 +86,59 @@ export function renewBeforeMs(): number {
 }
 
 /** Members whose certificate expires within the renewal window, with the generation to issue next. */
-export async function dueForRenewal(): Promise<RenewInput[]> {
+export async function dueForRenewal(): Promise<(RenewInput & { serial: string; notAfter: string })[]> {
   const horizon = nowMs() + renewBeforeMs();
   const registry = await getRegistry();
   const active = new Set((await registry.allMembers()).filter((m) => m.status === 'ACTIVE').map((m) => m.id));
   return (await getPlacements().all())
     .filter((p) => p.certificate && active.has(p.memberId) && Date.parse(p.certificate.notAfter) <= horizon)
-    .map((p) => ({ memberId: p.memberId, generation: p.certificate!.generation + 1 }));
+    .map((p) => ({
+      memberId: p.memberId,
+      generation: p.certificate!.generation + 1,
+      serial: p.certificate!.serial,
+      notAfter: p.certificate!.notAfter,
+    }));
 }
 
-export async function startRenewals(client: df.DurableClient): Promise<number> {
+export async function startRenewals(client: df.DurableClient, context?: InvocationContext): Promise<number> {
   let started = 0;
+  const registry = await getRegistry();
   for (const due of await dueForRenewal()) {
     const instanceId = `renew-${due.memberId}-${due.generation}`;
     const status = await client.getStatus(instanceId).catch(() => undefined);
+    if (status?.runtimeStatus === 'Failed') {
+      // The renewal failed for good and the certificate still runs out: the member and operators must act.
+      const member = await registry.getMember(due.memberId);
+      if (member)
+        await notify(
+          client,
+          {
+            kind: 'certificate.expiring',
+            at: new Date(nowMs()).toISOString(),
+            member: memberRef(member),
+            serial: due.serial,
+            notAfter: due.notAfter,
+            error: {
+              code: 'RENEWAL.FAILED',
+              message: String(status.output ?? 'the renewal failed').slice(0, 300),
+            },
+          },
+          context,
+        );
+    }
     if (status?.runtimeStatus) continue;
-    await client.startNew(RENEW_ORCHESTRATOR, { instanceId, input: due });
+    await client.startNew(RENEW_ORCHESTRATOR, {
+      instanceId,
+      input: { memberId: due.memberId, generation: due.generation } satisfies RenewInput,
+    });
     started++;
   }
   return started;
 }
 
 df.app.orchestration(RENEW_ORCHESTRATOR, renew);
-df.app.activity(RENEW_ACTIVITY, { handler: (input: RenewInput) => renewCertificate(input) });
+df.app.activity(RENEW_ACTIVITY, {
+  extraInputs: [df.input.durableClient()],
+  handler: (input: RenewInput, context: InvocationContext) =>
+    renewCertificate(input, df.getClient(context), context),
+});

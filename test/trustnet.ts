@@ -53,8 +53,20 @@ export async function testConsortium(
 }
 
 /** Starts TrustNet itself in-process on a virtual clock, against the run's Azurite, with its own tables. */
-export async function startTrustNet(file: string, options: { latencyFactor?: number } = {}) {
+/**
+ * Timers that run every few minutes in production. The virtual clock fires every occurrence on the way
+ * (a simulated week of scaling needs each one), so a test that jumps 30 days would run tens of
+ * thousands of sweeps: tests run them daily unless they are what the test is about.
+ */
+const QUIET_SCHEDULES = { TRUSTNET_NOTIFY_SWEEP_SCHEDULE: '0 30 4 * * *' };
+
+export async function startTrustNet(
+  file: string,
+  options: { latencyFactor?: number; schedules?: Partial<Record<keyof typeof QUIET_SCHEDULES, string>> } = {},
+) {
   process.env['TRUSTNET_CONSORTIUM_FILE'] = file;
+  for (const [name, quiet] of Object.entries(QUIET_SCHEDULES))
+    process.env[name] = options.schedules?.[name as keyof typeof QUIET_SCHEDULES] ?? quiet;
   process.env['TRUSTNET_TASK_HUB'] = `T${randomUUID().replace(/-/g, '').slice(0, 20)}`;
   process.env['TRUSTNET_KEY_VAULT_URL'] ??= 'https://trustnet-platform.vault.azure.net';
   process.env['TRUSTNET_PLATFORM_PRINCIPAL_ID'] ??= '00000000-0000-4000-8000-000000000001';

@@ -4,6 +4,7 @@ import { ArmEmulator } from './arm';
 import { CloudFaults, FaultSpecError, parseFaults } from './faults';
 import { cloudHttpClient, LocalCloudCredential, type CloudRequest, type CloudResponse } from './http';
 import { KeyVaultEmulator } from './keyvault';
+import { EmailEmulator, Outbox } from './email';
 
 /**
  * The local cloud: Resource Manager and Key Vault emulators behind one SDK `httpClient`, their state in
@@ -26,8 +27,18 @@ export class LocalCloud {
   readonly faults = new CloudFaults();
   readonly arm: ArmEmulator;
   readonly vault: KeyVaultEmulator;
+  /** Every email the emulated Communication Services sent and every Teams card the platform posted. */
+  readonly outbox: Outbox;
+  readonly email: EmailEmulator;
 
   constructor(options: LocalCloudOptions) {
+    this.outbox = new Outbox({ table: () => options.tables('CloudOutbox'), now: options.now });
+    this.email = new EmailEmulator({
+      faults: this.faults,
+      outbox: this.outbox,
+      now: options.now,
+      latencyFactor: options.latencyFactor,
+    });
     this.arm = new ArmEmulator({
       tables: options.tables,
       faults: this.faults,
@@ -47,6 +58,7 @@ export class LocalCloud {
     const host = request.url.hostname.toLowerCase();
     if (host === 'management.azure.com') return this.arm.handle(request);
     if (host.endsWith('.vault.azure.net')) return this.vault.handle(request);
+    if (host.endsWith('.communication.azure.com')) return this.email.handle(request);
     return Promise.resolve({
       status: 404,
       body: { error: { code: 'NotEmulated', message: `The local cloud does not emulate ${host}.` } },
@@ -55,15 +67,25 @@ export class LocalCloud {
 
   /** Points the app's Azure adapters at this cloud (they read it from a process-wide handle). */
   install(): void {
-    installLocalCloud({ httpClient: cloudHttpClient(this.handle), credential: new LocalCloudCredential() });
+    installLocalCloud({
+      httpClient: cloudHttpClient(this.handle),
+      credential: new LocalCloudCredential(),
+      recordCard: (card) => this.outbox.recordCard(card).then(() => undefined),
+    });
   }
 
   uninstall(): void {
     installLocalCloud(undefined);
   }
 
-  /** GET /admin/cloud/resources, GET|POST|DELETE /admin/cloud/faults, POST /admin/cloud/resource-groups. */
+  /**
+   * GET /admin/cloud/resources, GET|POST|DELETE /admin/cloud/faults, POST /admin/cloud/resource-groups,
+   * GET /admin/cloud/outbox.
+   */
   async admin(method: string, path: string, body: string): Promise<AdminAnswer | undefined> {
+    if (path === '/admin/cloud/outbox' && method === 'GET') {
+      return { status: 200, body: { items: await this.outbox.list() } };
+    }
     if (path === '/admin/cloud/resources' && method === 'GET') {
       const [arm, vaults] = await Promise.all([this.arm.snapshot(), this.vault.snapshot()]);
       return { status: 200, body: { ...arm, vaults } };
