@@ -185,6 +185,45 @@ describe('notifications end to end: Teams cards and email to the people who must
     expect(teams.posts.filter((p) => titleOf(p).includes('asks to join'))).toHaveLength(1);
   });
 
+  it('sends nothing twice when the delivery of an event runs again (a replay, a second start)', async () => {
+    const requestCard = (p: { body: Json }) => titleOf(p).includes('asks to join');
+    const before = teams.posts.filter(requestCard).length;
+    const emailsBefore = (await outbox()).filter((i) => i.kind === 'email').length;
+    const instances = await json(
+      await fetch(`${host.url}/runtime/webhooks/durabletask/instances?runtimeStatus=Completed`),
+    );
+    const done = (instances as Json[]).find((i) =>
+      String(i.instanceId).startsWith('notify:request.received:'),
+    )!;
+    expect(done).toBeDefined();
+    const first = await json(
+      await fetch(
+        `${host.url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(done.instanceId)}`,
+      ),
+    );
+    expect(first.input).toMatchObject({ kind: 'request.received' });
+    // Run the very same event through the orchestration again, as a replay after a lost checkpoint would.
+    const again = await fetch(
+      `${host.url}/runtime/webhooks/durabletask/orchestrators/notifyDeliverV1/${encodeURIComponent(done.instanceId)}`,
+      { method: 'POST', body: JSON.stringify(first.input) },
+    );
+    expect(again.status).toBe(202);
+    const rerun = await until(
+      'the second run did not finish',
+      async () =>
+        json(
+          await fetch(
+            `${host.url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(done.instanceId)}`,
+          ),
+        ),
+      (st) => st.runtimeStatus === 'Completed',
+    );
+    expect(rerun.output).toMatchObject({ sent: 0, failed: 0 });
+    expect(rerun.output.skipped).toBeGreaterThan(0);
+    expect(teams.posts.filter(requestCard)).toHaveLength(before);
+    expect((await outbox()).filter((i) => i.kind === 'email')).toHaveLength(emailsBefore);
+  });
+
   it('sends the decision to members and the applicant, and onboarding news to the applicant and operators', async () => {
     const payload = await apply();
     const { azure } = payload.applicant;
