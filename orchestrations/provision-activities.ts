@@ -439,10 +439,10 @@ export async function markFailed(
   );
 }
 
-export async function markAbandoned(input: { requestId: string; bankId: string }): Promise<void> {
+export async function markAbandoned(input: { requestId: string; bankId?: string }): Promise<void> {
   const registry = await getRegistry();
   const request = await requestOf(input.requestId);
-  await registry.setMemberStatus(input.bankId, ['PENDING'], 'REMOVED');
+  await registry.setMemberStatus(input.bankId ?? request.applicant.id, ['PENDING'], 'REMOVED');
   // The bank may apply again: its id, name and key are free once nothing of it is left.
   await Promise.all([
     registry.release('id', request.applicant.id, request.id),

@@ -190,12 +190,17 @@ const provision: OrchestrationHandler = function* (context: OrchestrationContext
     const retry = context.df.waitForExternalEvent(RETRY_EVENT);
     const abandon = context.df.waitForExternalEvent(ABANDON_EVENT);
     const winner = yield context.df.Task.any([retry, abandon]);
-    if (winner === retry)
+    if (winner === retry) {
       context.df.continueAsNew({
         requestId: input.requestId,
         attempt: (input.attempt ?? 0) + 1,
       } satisfies ProvisionInput);
-    return undefined;
+      return undefined;
+    }
+    // Nothing was built without a plan; the bank's reserved id, name and key are freed so it may apply again.
+    yield context.df.callActivityWithRetry(ABANDONED_ACTIVITY, azureRetry, { requestId: input.requestId });
+    context.df.setCustomStatus({ phase: 'failed', step: 'plan', error, tornDown: true });
+    return { phase: 'failed', tornDown: true };
   }
   context.df.setCustomStatus({ phase: plan.dryRun ? 'dry-run' : 'provisioning', attempt: plan.attempt });
 
