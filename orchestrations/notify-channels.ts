@@ -55,5 +55,8 @@ export function operatorEmails(): string[] {
 }
 
 export function operatorsWebhook(): string | undefined {
-  return readSetting('TRUSTNET_OPERATORS_TEAMS_WEBHOOK') || undefined;
+  const value = readSetting('TRUSTNET_OPERATORS_TEAMS_WEBHOOK')?.trim();
+  // An unresolved Key Vault reference (its secret not created yet) reaches the app as the raw text.
+  if (!value || value.startsWith('@Microsoft.KeyVault(')) return undefined;
+  return value;
 }

@@ -236,9 +236,10 @@ describe('the platform templates deploy through the SDK', () => {
     expect(JSON.stringify(snap)).not.toContain(key);
   });
 
-  test('no template is left out', () => {
+  test('no template the platform deploys at run time is left out', () => {
+    // platform.json is the platform itself, deployed by operators with azd or az (bicep/platform.test.ts).
     const all = readdirSync(dir)
-      .filter((f) => f.endsWith('.json'))
+      .filter((f) => f.endsWith('.json') && f !== 'platform.json')
       .map((f) => f.replace(/\.json$/, ''));
     expect([...deployed].sort()).toEqual(all.sort());
   });
