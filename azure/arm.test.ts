@@ -1,5 +1,5 @@
 import { cloudHttpClient, LocalCloudCredential } from '../local/cloud/http';
-import { armTestbed } from '../local/cloud/arm/testing';
+import { armClients, armTestbed } from '../local/cloud/arm/testing';
 import { networkParameters, type ProvisionPlan } from '../core/provisioning';
 import { Arm } from './arm';
 import { AzureError } from './azure-error';
@@ -111,5 +111,38 @@ describe('Arm adapter', () => {
     // The NSG is attached to the VNet's subnet: Azure refuses to delete it first.
     const inUse = await caught(arm.startDelete(nsg, '2026-01-01'));
     expect(inUse.transient).toBe(false);
+  });
+
+  it('reads and sets a scale set capacity, and puts, finds and deletes its monitoring extension', async () => {
+    const { arm, emulator } = setup();
+    await emulator.prepareResourceGroup({ ...where, location: 'westeurope' });
+    expect(await arm.getCapacity(where, 'vmss-bank-x')).toBeUndefined();
+    await armClients(emulator, sub).compute.virtualMachineScaleSets.createOrUpdate(
+      where.resourceGroup,
+      'vmss-bank-x',
+      {
+        location: 'westeurope',
+        sku: { name: 'Standard_D4s_v5', capacity: 2 },
+      },
+    );
+    expect(await arm.getCapacity(where, 'vmss-bank-x')).toMatchObject({ capacity: 2 });
+    await arm.setCapacity(where, 'vmss-bank-x', 7);
+    expect(await arm.getCapacity(where, 'vmss-bank-x')).toMatchObject({ capacity: 7 });
+    await arm.startCapacity(where, 'vmss-bank-x', 15);
+    expect(await arm.getCapacity(where, 'vmss-bank-x')).toMatchObject({
+      capacity: 15,
+      provisioningState: 'Succeeded',
+    });
+
+    expect(await arm.hasScaleSetExtension(where, 'vmss-bank-x', 'AzureMonitorLinuxAgent')).toBe(false);
+    expect(await arm.deleteScaleSetExtension(where, 'vmss-bank-x', 'AzureMonitorLinuxAgent')).toBe(false);
+    await arm.putScaleSetExtension(where, 'vmss-bank-x', 'AzureMonitorLinuxAgent', {
+      publisher: 'Microsoft.Azure.Monitor',
+      type: 'AzureMonitorLinuxAgent',
+      typeHandlerVersion: '1.0',
+    });
+    expect(await arm.hasScaleSetExtension(where, 'vmss-bank-x', 'AzureMonitorLinuxAgent')).toBe(true);
+    expect(await arm.deleteScaleSetExtension(where, 'vmss-bank-x', 'AzureMonitorLinuxAgent')).toBe(true);
+    expect(await arm.hasScaleSetExtension(where, 'vmss-bank-x', 'AzureMonitorLinuxAgent')).toBe(false);
   });
 });

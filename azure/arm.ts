@@ -98,6 +98,13 @@ function stateOf(d: DeploymentExtended): DeploymentState {
   }
 }
 
+/** The API version bicep/member-node.bicep deploys scale set extensions with. */
+export const EXTENSION_API_VERSION = '2024-11-01';
+
+export function scaleSetExtensionId(p: Placement, scaleSet: string, name: string): string {
+  return `/subscriptions/${p.subscriptionId}/resourceGroups/${p.resourceGroup}/providers/Microsoft.Compute/virtualMachineScaleSets/${scaleSet}/extensions/${name}`;
+}
+
 export class Arm {
   private readonly clients = new Map<string, unknown>();
 
@@ -308,6 +315,80 @@ export class Arm {
     } catch (e) {
       throw toAzureError(`set ${scaleSet} capacity to ${capacity}`, e);
     }
+  }
+
+  /**
+   * Starts setting a scale set's VM count and returns once Azure has accepted it (adding VMs takes
+   * minutes); `getCapacity` reads its progress.
+   */
+  async startCapacity(p: Placement, scaleSet: string, capacity: number): Promise<void> {
+    await this.write(p.subscriptionId);
+    try {
+      await this.compute(p.subscriptionId)
+        .virtualMachineScaleSets.update(p.resourceGroup, scaleSet, { sku: { capacity } })
+        .submitted();
+    } catch (e) {
+      throw toAzureError(`set ${scaleSet} capacity to ${capacity}`, e);
+    }
+  }
+
+  /** A scale set's VM count and provisioning state; undefined when it does not exist. */
+  async getCapacity(
+    p: Placement,
+    scaleSet: string,
+  ): Promise<{ capacity: number; provisioningState: string } | undefined> {
+    try {
+      const vmss = await this.compute(p.subscriptionId).virtualMachineScaleSets.get(
+        p.resourceGroup,
+        scaleSet,
+      );
+      return {
+        capacity: Number(vmss.sku?.capacity ?? 0),
+        provisioningState: String(vmss.provisioningState ?? 'Succeeded'),
+      };
+    } catch (e) {
+      const err = toAzureError(`read ${scaleSet}`, e);
+      if (err.code === 'AZURE.NOT_FOUND') return undefined;
+      throw err;
+    }
+  }
+
+  /** Creates or updates a scale set extension (e.g. the Azure Monitor agent) and waits for it. */
+  async putScaleSetExtension(
+    p: Placement,
+    scaleSet: string,
+    name: string,
+    properties: Record<string, unknown>,
+  ): Promise<void> {
+    await this.write(p.subscriptionId);
+    const id = scaleSetExtensionId(p, scaleSet, name);
+    try {
+      await this.resources(p.subscriptionId).resources.createOrUpdateById(id, EXTENSION_API_VERSION, {
+        properties,
+      });
+    } catch (e) {
+      throw toAzureError(`put extension ${name} on ${scaleSet}`, e);
+    }
+  }
+
+  /** Deletes a scale set extension and waits; answers false when it was not there. */
+  async deleteScaleSetExtension(p: Placement, scaleSet: string, name: string): Promise<boolean> {
+    const id = scaleSetExtensionId(p, scaleSet, name);
+    if (!(await this.exists(id, EXTENSION_API_VERSION))) return false;
+    await this.write(p.subscriptionId);
+    try {
+      await this.resources(p.subscriptionId).resources.deleteById(id, EXTENSION_API_VERSION);
+      return true;
+    } catch (e) {
+      const err = toAzureError(`delete extension ${name} from ${scaleSet}`, e);
+      if (err.code === 'AZURE.NOT_FOUND') return false;
+      throw err;
+    }
+  }
+
+  /** Whether a scale set extension exists (and is not being deleted). */
+  async hasScaleSetExtension(p: Placement, scaleSet: string, name: string): Promise<boolean> {
+    return this.exists(scaleSetExtensionId(p, scaleSet, name), EXTENSION_API_VERSION);
   }
 
   /** Starts deleting a resource by id; answers false when it was already gone. */

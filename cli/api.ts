@@ -30,6 +30,7 @@ interface ProblemBody {
   title?: unknown;
   detail?: unknown;
   errors?: unknown;
+  problems?: unknown;
 }
 
 /** `409 VOTE.DUPLICATE: bank-a has already voted on …`, then one line per field error. */
@@ -37,12 +38,15 @@ function problemError(status: number, body: ProblemBody): CliError {
   const code = typeof body.code === 'string' ? body.code : undefined;
   const text =
     typeof body.detail === 'string' ? body.detail : typeof body.title === 'string' ? body.title : '';
-  const details = Array.isArray(body.errors)
-    ? body.errors.map((e: { pointer?: unknown; detail?: unknown }) => {
-        const pointer = typeof e?.pointer === 'string' && e.pointer !== '' ? e.pointer : '/';
-        return `  ${clean(pointer)}: ${clean(e?.detail ?? 'is invalid')}`;
-      })
-    : [];
+  // Schema errors come as { pointer, detail }; scaling-policy problems may come as { path, message }.
+  const list = Array.isArray(body.errors) ? body.errors : Array.isArray(body.problems) ? body.problems : [];
+  const details = list.map(
+    (e: { pointer?: unknown; path?: unknown; detail?: unknown; message?: unknown }) => {
+      const at = e?.pointer ?? e?.path;
+      const pointer = typeof at === 'string' && at !== '' ? at : '/';
+      return `  ${clean(pointer)}: ${clean(e?.detail ?? e?.message ?? 'is invalid')}`;
+    },
+  );
   return new CliError(`${status} ${clean(code ?? 'ERROR')}: ${clean(text)}`, EXIT.refused, details, code);
 }
 
@@ -116,6 +120,10 @@ export class Api {
 
   async post(path: string, jws: string): Promise<unknown> {
     return this.answer('POST', path, await this.send('POST', path, jws));
+  }
+
+  async put(path: string, jws: string): Promise<unknown> {
+    return this.answer('PUT', path, await this.send('PUT', path, jws));
   }
 
   /** Every item of a paged list (`{ items, continuation }`), following continuation tokens. */

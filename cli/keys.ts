@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
@@ -18,12 +19,33 @@ import { CliError, EXIT, usageError } from './errors';
 
 export type Algorithm = 'ES256' | 'EdDSA';
 
-export interface SigningKey {
+/** A private key in a JWK file on this machine. */
+export interface FileSigningKey {
+  kind: 'file';
   file: string;
   alg: Algorithm;
   key: CryptoKey;
   /** The public half, as the server expects it in a header `jwk` or a `newKey`. */
   publicJwk: JWK;
+}
+
+/** A key held in the bank's own Key Vault: only a SHA-256 digest goes in, a raw r||s signature comes out. */
+export interface VaultSigningKey {
+  kind: 'vault';
+  /** The versioned key id, so every signature of one run comes from the same key version. */
+  keyId: string;
+  alg: 'ES256';
+  publicJwk: JWK;
+  /** The ES256 signature of a SHA-256 digest as JWS wants it: 64 bytes, r then s. */
+  signDigest(digest: Uint8Array): Promise<Uint8Array>;
+}
+
+/** What signs a payload: a key file (`--key`) or a Key Vault key (`--key-vault-key`). */
+export type SigningKey = FileSigningKey | VaultSigningKey;
+
+/** Where a signing key lives, for messages: a file name or a key id, never key material. */
+export function keySource(key: SigningKey): string {
+  return key.kind === 'file' ? key.file : key.keyId;
 }
 
 function readJsonFile(file: string, what: string): unknown {
@@ -76,7 +98,7 @@ export async function readPrivateKey(path: string): Promise<SigningKey> {
   } catch {
     throw usageError(`key file ${file} holds no usable ${pub.alg} private key`);
   }
-  return { file, alg: pub.alg, key, publicJwk: pub.jwk };
+  return { kind: 'file', file, alg: pub.alg, key, publicJwk: pub.jwk };
 }
 
 /** A public key from a JWK file, for rotation and replacement. A private key is refused, never sent. */
@@ -96,10 +118,26 @@ export function thumbprint(jwk: JWK): Promise<string> {
   return calculateJwkThumbprint(jwk, 'sha256');
 }
 
-export async function sign(payload: unknown, signer: SigningKey, header: { jwk: JWK } | { kid: string }) {
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-    .setProtectedHeader({ alg: signer.alg, ...header })
-    .sign(signer.key);
+const b64url = (bytes: Uint8Array | string) => Buffer.from(bytes).toString('base64url');
+
+/**
+ * A compact JWS of `payload`. A key file signs through jose; a vault key gets the same protected header
+ * and payload segments, built the way jose builds them (base64url of the JSON text), and signs their
+ * SHA-256 digest in the vault, so the server cannot tell the two apart.
+ */
+export async function sign(
+  payload: unknown,
+  signer: SigningKey,
+  header: { jwk: JWK } | { kid: string },
+): Promise<string> {
+  const body = new TextEncoder().encode(JSON.stringify(payload));
+  const protectedHeader = { alg: signer.alg, ...header };
+  if (signer.kind === 'file')
+    return new CompactSign(body).setProtectedHeader(protectedHeader).sign(signer.key);
+  const input = `${b64url(JSON.stringify(protectedHeader))}.${b64url(body)}`;
+  const digest = createHash('sha256').update(input, 'ascii').digest();
+  const signature = await signer.signDigest(digest);
+  return `${input}.${b64url(signature)}`;
 }
 
 export interface GeneratedKey {

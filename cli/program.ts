@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SingleBar } from 'cli-progress';
@@ -9,9 +9,14 @@ import { main as auditVerify } from '../local/audit-verify';
 import { sampleKeyFile } from '../local/sample-consortium';
 import { Api } from './api';
 import { CliError, EXIT, clean, usageError } from './errors';
-import { generateKeyFiles, readPrivateKey, readPublicKey, sign, type SigningKey } from './keys';
+import { generateKeyFiles, readPrivateKey, readPublicKey, sign, thumbprint, type SigningKey } from './keys';
 import {
   FAILED_PHASES,
+  channelsLines,
+  costTable,
+  fieldLines,
+  type ChannelsView,
+  type CostView,
   stillMoving,
   membersTable,
   statusLines,
@@ -21,6 +26,8 @@ import {
   type MemberView,
   type Tally,
 } from './render';
+import { checkUntil, untilDate } from './time';
+import { openVaultKey, type VaultKeyOptions } from './vault-key';
 
 /** Where output goes and how requests are sent; tests pass their own. */
 export interface Io {
@@ -29,17 +36,22 @@ export interface Io {
   fetch?: typeof fetch;
   /** A terminal for `status --watch`'s live bar; without one, progress is printed as plain lines. */
   tty?: NodeJS.WritableStream;
+  /** How `--key-vault-key` reaches Key Vault (default: DefaultAzureCredential over the network). */
+  vault?: VaultKeyOptions;
 }
 
 export const DEFAULT_URL = 'http://127.0.0.1:7071';
 const MEMBER_ID = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PROPOSAL_ACTIONS = ['suspend', 'reinstate', 'remove', 'replace-key'] as const;
+const PROFILES = ['Small', 'Medium', 'Large'] as const;
+const EMAIL = /^[^\s@,;<>"]+@[^\s@,;<>"]+\.[^\s@,;<>"]+$/;
 
 interface Globals {
   url: string;
   functionKey?: string;
   key?: string;
+  keyVaultKey?: string;
   as?: string;
   member?: string;
   dataDir: string;
@@ -140,7 +152,9 @@ class Session {
 
   /** The private key that signs: --key, else the local sample's key of --as. */
   async signingKey(purpose: string): Promise<SigningKey> {
-    const { key } = this.globals;
+    const { key, keyVaultKey } = this.globals;
+    if (key && keyVaultKey) throw usageError('give --key or --key-vault-key, not both');
+    if (keyVaultKey) return openVaultKey(keyVaultKey, this.io.vault);
     if (key) return readPrivateKey(key);
     const as = this.as();
     if (as) {
@@ -152,7 +166,7 @@ class Session {
         throw e;
       }
     }
-    throw usageError(`${purpose} needs --key <private jwk file> or --as <founder>`);
+    throw usageError(`${purpose} needs --key <private jwk file>, --key-vault-key <key id> or --as <founder>`);
   }
 
   /** The signing member's id: --member, else --as. */
@@ -175,6 +189,40 @@ class Session {
     const api = this.api();
     const now = await api.platformClock();
     return { consortium, id, key, api, now };
+  }
+
+  /**
+   * A signed action a member takes on itself (channels, scaling, profile): `{ consortium, action, subject,
+   * actor, issuedAt, ...fields }` with kid = the member. `<member>` is the signer; --as or --member, when
+   * given, must name the same one.
+   */
+  async selfAction(
+    subject: string,
+    action: string,
+    fields: (now: Date) => Record<string, unknown>,
+  ): Promise<{ api: Api; jws: string }> {
+    const { member } = this.globals;
+    const as = this.as();
+    if (member !== undefined) checkMemberId(member, '--member');
+    for (const [flag, v] of [
+      ['--member', member],
+      ['--as', as],
+    ] as const)
+      if (v !== undefined && v !== subject)
+        throw usageError(`${flag} ${v} cannot sign ${action} for ${subject}: a member signs its own`);
+    const consortium = this.consortium();
+    const key = await this.signingKey(action);
+    const api = this.api();
+    const now = (await api.platformClock())();
+    const payload = {
+      consortium,
+      action,
+      subject,
+      actor: subject,
+      issuedAt: now.toISOString(),
+      ...fields(now),
+    };
+    return { api, jws: await sign(payload, key, { kid: subject }) };
   }
 }
 
@@ -218,7 +266,7 @@ function ballotHint(e: unknown, proposal: boolean): unknown {
   return e;
 }
 
-function readApplicant(path: string): Record<string, unknown> {
+function readJsonFile(path: string): { file: string; value: unknown } {
   const file = resolve(path);
   let value: unknown;
   try {
@@ -227,6 +275,11 @@ function readApplicant(path: string): Record<string, unknown> {
     const code = (e as NodeJS.ErrnoException).code;
     throw usageError(code ? `cannot read ${file}: ${code}` : `${file} is not JSON: ${(e as Error).message}`);
   }
+  return { file, value };
+}
+
+function readApplicant(path: string): Record<string, unknown> {
+  const { file, value } = readJsonFile(path);
   const isObject = (v: unknown): v is Record<string, unknown> =>
     v !== null && typeof v === 'object' && !Array.isArray(v);
   if (!isObject(value)) throw usageError(`${file} must hold { "applicant": {...} } or the applicant object`);
@@ -289,6 +342,30 @@ async function watch(
   if (FAILED_PHASES.has(body.phase)) session.exitCode = EXIT.refused;
 }
 
+/** audit-verify's one line of result as JSON. */
+function auditSummary(text: string): Record<string, unknown> {
+  const ok = /^audit log verified: (\d+) entries, head (\S+)$/.exec(text);
+  if (ok) return { verified: true, entries: Number(ok[1]), head: ok[2] };
+  const broken = /^audit log BROKEN at entry (\S+): (.*)$/s.exec(text);
+  if (broken) return { verified: false, brokenAt: Number(broken[1]), reason: broken[2] };
+  return { verified: false, output: text };
+}
+
+/** Scaling-policy errors point into the policy: name the file, as `policy.json#/windows/0/from`. */
+function inPolicyFile(e: unknown, file: string): unknown {
+  if (!(e instanceof CliError) || !e.details.length) return e;
+  const policyCode = /SCALING|POLICY/i.test(e.code ?? '');
+  const details = e.details.map((line) => {
+    const m = /^ {2}(\/[^:]*|\/): (.*)$/.exec(line);
+    if (!m) return line;
+    const pointer = m[1]!;
+    if (pointer === '/policy' || pointer.startsWith('/policy/'))
+      return `  ${file}#${pointer.slice('/policy'.length) || '/'}: ${m[2]}`;
+    return policyCode ? `  ${file}#${pointer}: ${m[2]}` : line;
+  });
+  return new CliError(e.message, e.exitCode, details, e.code);
+}
+
 function build(session: Session): Command {
   const { io } = session;
   const program = configure(new Command('trustnet'), io)
@@ -304,6 +381,12 @@ function build(session: Session): Command {
       ),
     )
     .option('--key <file>', 'private JWK file to sign with')
+    .addOption(
+      new Option(
+        '--key-vault-key <key id>',
+        'sign with an EC P-256 key held in your Key Vault, by its key id (https://<vault>.vault.azure.net/keys/<name>); the private key never leaves the vault',
+      ).env('TRUSTNET_KEY_VAULT_KEY'),
+    )
     .option(
       '--as <founder>',
       'sign as a founder of the local sample consortium (its key and consortium name)',
@@ -327,6 +410,10 @@ Examples:
   trustnet vote <id> approve --reason "KYC done" --as bank-a
   trustnet status <id> --watch
   trustnet members
+  trustnet vote <id> approve --reason "ok" --member bank-d --key-vault-key https://kv-d.vault.azure.net/keys/gov
+  trustnet channels bank-a --email ops@bank-a.example --no-teams --as bank-a
+  trustnet profile bank-a Large --until PT8H --as bank-a
+  trustnet cost
   trustnet audit verify`,
     );
   session.program = program;
@@ -348,6 +435,43 @@ Examples:
         `private key: ${made.privateFile} (mode 600: keep it secret, it never leaves this machine)`,
         `public key:  ${made.publicFile}`,
         `thumbprint:  ${made.thumbprint}`,
+      ]);
+    });
+
+  add(keys, 'public')
+    .description(
+      'show the public key of the signing key (--key, --key-vault-key or --as), e.g. to rotate to a key held in Key Vault',
+    )
+    .option('--out <file>', 'also write it as a public JWK file (never overwrites)')
+    .option('--json', 'print the public JWK, thumbprint and where the key is as JSON')
+    .action(async (o: { out?: string; json?: boolean }) => {
+      const key = await session.signingKey('keys public');
+      const print = await thumbprint(key.publicJwk);
+      const publicJwk = { ...key.publicJwk, alg: key.alg };
+      let written: string | undefined;
+      if (o.out !== undefined) {
+        written = resolve(o.out);
+        try {
+          writeFileSync(written, JSON.stringify(publicJwk, null, 2) + '\n', { flag: 'wx' });
+        } catch (e) {
+          throw usageError(
+            `cannot write ${written}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+          );
+        }
+      }
+      const source = key.kind === 'file' ? { file: key.file } : { keyId: key.keyId };
+      if (o.json)
+        return session.json({
+          ...source,
+          publicJwk,
+          thumbprint: print,
+          ...(written ? { publicFile: written } : {}),
+        });
+      session.out([
+        key.kind === 'file' ? `key file:   ${key.file}` : `vault key:  ${key.keyId}`,
+        `thumbprint: ${print}`,
+        `public JWK: ${JSON.stringify(publicJwk)}`,
+        ...(written ? [`written to: ${written}`] : []),
       ]);
     });
 
@@ -513,6 +637,132 @@ Examples:
       );
     });
 
+  // channels
+  add(program, 'channels')
+    .description(
+      "set a member's notification email and Teams webhook (signed by it); without options, show them",
+    )
+    .argument('<member>', 'the member; it signs for itself')
+    .option('--email <list>', 'comma-separated email addresses; replaces the current ones')
+    .option(
+      '--teams-webhook <url>',
+      'Teams Workflows webhook URL (kept in Key Vault, only ever shown masked)',
+    )
+    .option('--no-teams', 'remove the Teams webhook')
+    .option('--json', "print the server's JSON answer")
+    .action(
+      async (
+        member: string,
+        o: { email?: string; teamsWebhook?: string; teams: boolean; json?: boolean },
+      ) => {
+        checkMemberId(member, 'member');
+        const path = `/api/members/${encodeURIComponent(member)}`;
+        if (o.email === undefined && o.teamsWebhook === undefined && o.teams) {
+          const view = (await session.api().get(path)) as { channels?: ChannelsView };
+          if (o.json) return session.json(view.channels ?? null);
+          return session.out(channelsLines(member, view.channels));
+        }
+        if (o.email === undefined)
+          throw usageError('setting channels replaces them all: give --email <list> too');
+        if (o.teamsWebhook !== undefined && !o.teams)
+          throw usageError('give --teams-webhook <url> or --no-teams, not both');
+        if (o.teamsWebhook === undefined && o.teams)
+          throw usageError(
+            'setting channels replaces the Teams webhook too: give --teams-webhook <url> or --no-teams',
+          );
+        const email = o.email
+          .split(',')
+          .map((a) => a.trim())
+          .filter(Boolean);
+        if (!email.length) throw usageError('--email needs at least one address');
+        for (const a of email)
+          if (!EMAIL.test(a)) throw usageError(`--email: ${clean(a)} is not an email address`);
+        if (new Set(email.map((a) => a.toLowerCase())).size !== email.length)
+          throw usageError('--email lists an address twice');
+        const webhook = o.teamsWebhook ?? null;
+        if (webhook !== null && !/^https?:\/\/[^\s/]+\/\S*$/i.test(webhook))
+          // The URL is a secret (whoever has it can post to the channel): not repeated here.
+          throw usageError('--teams-webhook is not an http(s) URL (not shown: a webhook URL is a secret)');
+        const { api, jws } = await session.selfAction(member, 'set-channels', () => ({
+          channels: { email, teamsWebhook: webhook },
+        }));
+        const body = (await api.put(`${path}/channels`, jws)) as { id?: string; channels?: ChannelsView };
+        if (o.json) return session.json(body);
+        session.out(channelsLines(String(body.id ?? member), body.channels));
+      },
+    );
+
+  // scaling
+  add(program, 'scaling')
+    .description("show a member's scaling, or set its scaling policy from a JSON file (signed by it)")
+    .argument('<member>', 'the member; it signs for itself')
+    .option(
+      '--policy <file>',
+      'JSON file: the scaling policy (time zone, default profile, windows, load rule)',
+    )
+    .option('--json', "print the server's JSON answer")
+    .action(async (member: string, o: { policy?: string; json?: boolean }) => {
+      checkMemberId(member, 'member');
+      const path = `/api/members/${encodeURIComponent(member)}`;
+      if (o.policy === undefined) {
+        const view = (await session.api().get(path)) as { scaling?: unknown };
+        if (o.json) return session.json(view.scaling ?? null);
+        if (view.scaling === undefined || view.scaling === null)
+          return session.out(`${member} has no scaling view yet`);
+        return session.out([`Scaling of ${member}`, ...fieldLines(view.scaling, '  ')]);
+      }
+      const { file, value: policy } = readJsonFile(o.policy);
+      if (policy === null || typeof policy !== 'object' || Array.isArray(policy))
+        throw usageError(`${file} must hold the scaling policy object`);
+      const { api, jws } = await session.selfAction(member, 'set-scaling', () => ({ policy }));
+      let body: unknown;
+      try {
+        body = await api.put(`${path}/scaling`, jws);
+      } catch (e) {
+        throw inPolicyFile(e, file);
+      }
+      if (o.json) return session.json(body);
+      session.out([`${member} scaling policy set from ${file}`, ...fieldLines(body, '  ')]);
+    });
+
+  // profile
+  add(program, 'profile')
+    .description('run a member at a cost profile until a given time, over its schedule (signed by it)')
+    .argument('<member>', 'the member; it signs for itself')
+    .addArgument(new Argument('<profile>', PROFILES.join(', ')).choices(PROFILES))
+    .requiredOption(
+      '--until <when>',
+      "when the override ends: a date-time with a zone, or a duration from the platform's now (PT8H, P1D)",
+    )
+    .option('--json', "print the server's JSON answer")
+    .action(async (member: string, profile: string, o: { until: string; json?: boolean }) => {
+      checkMemberId(member, 'member');
+      checkUntil(o.until);
+      let expiresAt = '';
+      const { api, jws } = await session.selfAction(member, 'set-profile', (now) => {
+        expiresAt = untilDate(o.until, now).toISOString();
+        return { profile, expiresAt };
+      });
+      const body = await api.post(`/api/members/${encodeURIComponent(member)}/profile`, jws);
+      if (o.json) return session.json(body);
+      session.out(`${member} runs ${profile} until ${expiresAt}, then follows its schedule again`);
+    });
+
+  // cost
+  add(program, 'cost')
+    .description(
+      "this month's cost of the consortium or of one member: to date, projected, and against static Large",
+    )
+    .argument('[member]', 'one member (default: the whole consortium)')
+    .option('--json', "print the server's JSON answer")
+    .action(async (member: string | undefined, o: { json?: boolean }) => {
+      if (member !== undefined) checkMemberId(member, 'member');
+      const path = member === undefined ? '/api/cost' : `/api/members/${encodeURIComponent(member)}/cost`;
+      const body = (await session.api().get(path)) as CostView;
+      if (o.json) return session.json(body);
+      session.out(costTable(body));
+    });
+
   // status
   add(program, 'status')
     .description('show a membership request (or, with --proposal, a proposal): phase, tally, deadline, votes')
@@ -559,13 +809,18 @@ Examples:
       '--file <path>',
       'check a saved log (a GET /api/audit page or an array of entries) instead of --url',
     )
-    .action(async (o: { file?: string }) => {
+    .option(
+      '--json',
+      'print the result as JSON: { verified, entries, head } or { verified, brokenAt, reason }',
+    )
+    .action(async (o: { file?: string; json?: boolean }) => {
       let unreachable = false;
+      const lines: string[] = [];
       const { functionKey } = session.globals;
       const base = session.api().base;
       const send = io.fetch ?? ((...a) => fetch(...a));
       const code = await auditVerify(o.file !== undefined ? ['--file', o.file] : ['--url', base], {
-        out: (line) => io.out(line),
+        out: (line) => (o.json ? lines.push(line) : io.out(line)),
         err: (line) => io.err(line.replace(/^audit-verify: /, 'trustnet: ')),
         fetch: async (input, init) => {
           const headers = new Headers(init?.headers);
@@ -579,6 +834,7 @@ Examples:
         },
       });
       session.exitCode = code === EXIT.usage && unreachable ? EXIT.unreachable : code;
+      if (o.json && lines.length) session.json(auditSummary(lines.join('\n')));
     });
 
   return program;

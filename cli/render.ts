@@ -128,3 +128,105 @@ export function membersTable(members: MemberView[]): string[] {
       .trimEnd(),
   );
 }
+
+/** A JSON value as `path: value` lines, nested keys joined with dots: for views whose shape may grow. */
+export function fieldLines(value: unknown, indent = ''): string[] {
+  const rows: [string, string][] = [];
+  const walk = (v: unknown, path: string) => {
+    if (v === null || v === undefined) rows.push([path, 'none']);
+    else if (Array.isArray(v)) {
+      if (v.length === 0) rows.push([path, 'none']);
+      else if (v.every((x) => x === null || typeof x !== 'object'))
+        rows.push([path, v.map(clean).join(', ')]);
+      else v.forEach((x, i) => walk(x, `${path}[${i}]`));
+    } else if (typeof v === 'object') {
+      const entries = Object.entries(v as Record<string, unknown>);
+      if (entries.length === 0) rows.push([path, 'none']);
+      for (const [k, x] of entries) walk(x, path ? `${path}.${clean(k)}` : clean(k));
+    } else rows.push([path, clean(v)]);
+  };
+  walk(value, '');
+  const width = Math.min(28, Math.max(0, ...rows.map(([k]) => k.length + 1)));
+  return rows.map(([k, v]) => `${indent}${`${k}:`.padEnd(width)} ${v}`.trimEnd());
+}
+
+export interface ChannelsView {
+  email?: number | string[];
+  teams?: { configured?: boolean; url?: string } | null;
+  setByMember?: boolean;
+  updatedAt?: string;
+}
+
+/** A member's notification channels; the Teams webhook only as the server masks it. */
+export function channelsLines(memberId: string, c: ChannelsView | undefined): string[] {
+  if (!c) return [`${clean(memberId)} has no channels set`];
+  const email = Array.isArray(c.email)
+    ? c.email.map(clean).join(', ') || 'none'
+    : `${clean(c.email ?? 0)} address${c.email === 1 ? '' : 'es'}`;
+  const teams = c.teams?.configured ? clean(c.teams.url ?? 'configured') : 'none';
+  return [
+    `Channels of ${clean(memberId)}${c.setByMember === false ? ' (from its application)' : ''}`,
+    field('email', email),
+    field('teams', teams),
+    ...(c.updatedAt ? [field('updated', clean(c.updatedAt))] : []),
+  ];
+}
+
+interface UsageView {
+  vmHours?: number;
+  monitoringHours?: number;
+  monitoringCost?: number;
+  cost?: number;
+}
+
+export interface CostView {
+  memberId?: string;
+  currency?: string;
+  period?: { startMs?: number; endMs?: number; nowMs?: number };
+  projection?: string;
+  members?: number | CostView[];
+  items?: CostView[];
+  toDate?: UsageView;
+  projected?: UsageView;
+  staticLarge?: { toDate?: UsageView; projected?: UsageView };
+  savings?: { toDate?: number; projected?: number; toDatePercent?: number; projectedPercent?: number };
+}
+
+const num = (v: unknown, digits: number) =>
+  typeof v === 'number' && Number.isFinite(v)
+    ? v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : '?';
+
+/** A table of month-to-date and projected cost, per member then the total, against running Large always. */
+export function costTable(body: CostView): string[] {
+  const perMember = Array.isArray(body.items) ? body.items : Array.isArray(body.members) ? body.members : [];
+  const currency = clean(body.currency ?? perMember[0]?.currency ?? '');
+  const iso = (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toISOString() : '?');
+  const p = body.period ?? {};
+  const title =
+    (typeof p.startMs === 'number' && typeof p.nowMs === 'number' && typeof p.endMs === 'number'
+      ? `Cost ${iso(p.startMs).slice(0, 10)} to ${iso(p.nowMs).replace(/:\d\d\.\d{3}Z$/, 'Z')}` +
+        `, projected to ${iso(p.endMs).slice(0, 10)}`
+      : 'Cost this month') +
+    (currency ? `, in ${currency}` : '') +
+    (body.projection ? ` (projection: ${clean(body.projection)})` : '');
+  const header = ['MEMBER', 'VM-HOURS', 'MONITORING', 'TO DATE', 'PROJECTED', 'STATIC LARGE', 'SAVED'];
+  const row = (name: string, c: CostView) => [
+    name,
+    num(c.toDate?.vmHours, 1),
+    num(c.toDate?.monitoringCost, 2),
+    num(c.toDate?.cost, 2),
+    num(c.projected?.cost, 2),
+    num(c.staticLarge?.projected?.cost, 2),
+    `${num(c.savings?.projected, 2)} (${num(c.savings?.projectedPercent, 0)}%)`,
+  ];
+  const rows = [
+    ...perMember.map((m) => row(clean(m.memberId ?? '?'), m)),
+    row(body.memberId !== undefined ? clean(body.memberId) : 'TOTAL', body),
+  ];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  // Names left, figures right, as a spreadsheet shows them.
+  const line = (r: string[]) =>
+    r.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ');
+  return [title, line(header), ...rows.map(line)];
+}

@@ -282,6 +282,56 @@ describe('trustnet against TrustNet in-process', () => {
     );
   });
 
+  it("sets a member's channels: the webhook goes up, only its masked form comes back", async () => {
+    const hook =
+      'https://prod-02.westeurope.logic.azure.com/workflows/x/triggers/manual/paths/invoke?sig=cli-s3cret';
+    const email = 'ops@founder-a.example,risk@founder-a.example';
+    const res = await cli('channels', 'bank-a', '--email', email, '--teams-webhook', hook, ...as('bank-a'));
+    expect(res.err).toEqual([]);
+    expect(res.code).toBe(0);
+    expect(res.out).toEqual([
+      'Channels of bank-a',
+      'email:    2 addresses',
+      expect.stringMatching(/^teams: {4}https:\/\/prod-02\.westeurope\.logic\.azure\.com\/…/),
+      expect.stringMatching(/^updated: {2}\d{4}-/),
+    ]);
+    const shown = await cli('channels', 'bank-a', ...at());
+    expect(shown.out[2]).toBe(res.out[2]);
+    expect([...res.out, ...shown.out].join('\n')).not.toContain('cli-s3cret');
+
+    // Another member cannot set them: the server checks the signer, whatever the CLI lets through.
+    const other = await cli(
+      'channels',
+      'bank-a',
+      '--email',
+      'x@y.example',
+      '--no-teams',
+      ...consortium,
+      ...at(),
+      '--member',
+      'bank-a',
+      '--key',
+      join(dir, 'consortium', 'keys', 'bank-b.private.jwk.json'),
+    );
+    expect(other.code).toBe(1);
+    expect(other.err[0]).toMatch(/^trustnet: 401 JWS\.SIGNATURE: /);
+
+    const removed = await cli(
+      'channels',
+      'bank-a',
+      '--email',
+      'ops@founder-a.example',
+      '--no-teams',
+      '--json',
+      ...as('bank-a'),
+    );
+    expect(removed.code).toBe(0);
+    expect(JSON.parse(removed.out.join('\n'))).toMatchObject({
+      id: 'bank-a',
+      channels: { email: 1, teams: { configured: false } },
+    });
+  });
+
   it('runs as a user runs it: the built dist/cli/trustnet.js, --help and a signed vote', async () => {
     const node = (...args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -399,6 +449,11 @@ describe('trustnet usage and reachability', () => {
       ['vote', '--help'],
       ['keys', 'generate', '--help'],
       ['audit', 'verify', '-h'],
+      ['channels', '--help'],
+      ['scaling', '--help'],
+      ['profile', '--help'],
+      ['cost', '--help'],
+      ['keys', 'public', '--help'],
     ]) {
       const res = await cli(...argv);
       expect(res.code).toBe(0);
@@ -417,7 +472,7 @@ describe('trustnet usage and reachability', () => {
     ],
     [
       ['vote', SOME_ID, 'approve', '--reason', 'x', '--consortium', 'X', '--member', 'bank-a'],
-      /^trustnet: vote needs --key <private jwk file> or --as <founder>$/,
+      /^trustnet: vote needs --key <private jwk file>, --key-vault-key <key id> or --as <founder>$/,
     ],
     [
       ['request', '/nonexistent/bank.json', '--key', 'k.json'],

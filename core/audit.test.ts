@@ -231,6 +231,44 @@ beforeAll(async () => {
       { requestId: 'r-1', action: 'retry' },
       await byMember(keys.a2, 'bank-a', { action: 'retry', subject: 'r-1', actor: 'bank-a' }),
     ),
+    /* 23 */ d('member.channels-set', 'bank-a', 'bank-a', {
+      memberId: 'bank-a',
+      email: 2,
+      teams: true,
+      requestHash: 'x'.repeat(43),
+    }),
+    /* 24 */ d(
+      'member.scaling-set',
+      'bank-a',
+      'bank-a',
+      { memberId: 'bank-a', policy: { timeZone: 'Europe/London', defaultProfile: 'Small', windows: [] } },
+      await byMember(keys.a2, 'bank-a', {
+        action: 'set-scaling',
+        subject: 'bank-a',
+        actor: 'bank-a',
+        policy: { timeZone: 'Europe/London', defaultProfile: 'Small', windows: [] },
+      }),
+    ),
+    /* 25 */ d(
+      'member.profile-set',
+      'bank-a',
+      'bank-a',
+      { memberId: 'bank-a', profile: 'Large', expiresAt: '2026-01-02T00:00:00.000Z' },
+      await byMember(keys.a2, 'bank-a', {
+        action: 'set-profile',
+        subject: 'bank-a',
+        actor: 'bank-a',
+        profile: 'Large',
+        expiresAt: '2026-01-02T00:00:00.000Z',
+      }),
+    ),
+    /* 26 */ d('member.scaled', 'bank-a', 'platform', {
+      memberId: 'bank-a',
+      from: 'Small',
+      to: 'Large',
+      reason: 'override',
+      source: 'override',
+    }),
   ];
   chain = build(drafts);
 });

@@ -54,7 +54,13 @@ export type AuditKind =
   /** No jws; what was built for a bank was deleted. data: { memberId, requestId?, reason, deleted }. */
   | 'provisioning.torn-down'
   /** jws by a member (`kid`): it asks a failed onboarding to resume or to be abandoned; data: { requestId, action }. */
-  | 'provisioning.decision';
+  | 'provisioning.decision'
+  /** jws by the member (`kid`): its scaling policy; data: { memberId, policy }. */
+  | 'member.scaling-set'
+  /** jws by the member (`kid`): a manual profile override; data: { memberId, profile, expiresAt }. */
+  | 'member.profile-set'
+  /** No jws; the scaling orchestration changed a scale set. data: { memberId, from, to, reason, source }. */
+  | 'member.scaled';
 
 export const AUDIT_KINDS: readonly AuditKind[] = [
   'member.seeded',
@@ -73,6 +79,9 @@ export const AUDIT_KINDS: readonly AuditKind[] = [
   'provisioning.failed',
   'provisioning.torn-down',
   'provisioning.decision',
+  'member.scaling-set',
+  'member.profile-set',
+  'member.scaled',
 ];
 
 export interface AuditEntry {
@@ -175,6 +184,8 @@ const MEMBER_SIGNED = new Set<AuditKind>([
   'proposal.opened',
   'member.key-replaced',
   'provisioning.decision',
+  'member.scaling-set',
+  'member.profile-set',
 ]);
 /** Kinds whose JWS is by an applicant, who is not a member yet and carries the key in a `jwk` header. */
 const APPLICANT_SIGNED = new Set<AuditKind>(['request.received', 'request.withdrawn']);
@@ -185,6 +196,8 @@ const JWS_REQUIRED = new Set<AuditKind>([
   'request.withdrawn',
   'proposal.opened',
   'provisioning.decision',
+  'member.scaling-set',
+  'member.profile-set',
 ]);
 
 /** What replaying the chain so far says: each member's current key, and the key behind each request. */
@@ -423,6 +436,17 @@ async function checkBinding(
     }
     case 'provisioning.decision':
       return mismatch('subject', 'requestId', true) ?? mismatch('action', 'action', true);
+    case 'member.scaling-set':
+      return (
+        action('set-scaling') ?? mismatch('subject', 'memberId', true) ?? mismatch('policy', 'policy', true)
+      );
+    case 'member.profile-set':
+      return (
+        action('set-profile') ??
+        mismatch('subject', 'memberId', true) ??
+        mismatch('profile', 'profile', true) ??
+        mismatch('expiresAt', 'expiresAt', true)
+      );
     case 'proposal.opened':
       return (
         mismatch('subject', 'subject', true) ??

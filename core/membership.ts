@@ -44,6 +44,36 @@ export interface Member {
   founder: boolean;
   requestId?: string;
   channels?: MemberChannels;
+  /** Absent until the member sets a policy or override, or the scaling timer first looks at it. */
+  scaling?: MemberScaling;
+}
+
+/** One change of a member's scale set, as the scaling orchestration made it. */
+export interface ScalingChange {
+  at: string;
+  from: Profile;
+  to: Profile;
+  reason: string;
+  source: 'override' | 'load' | 'schedule' | 'default';
+}
+
+/**
+ * A member's scaling state. `policy` is the member's own (core/schedule.ts ScalingPolicy; absent: the
+ * default `{ timeZone: 'UTC', defaultProfile: <profile>, windows: [] }`); `current` is what the scale set
+ * was last set to; `desired`/`reason`/`source` are what the timer last computed.
+ */
+export interface MemberScaling {
+  policy?: import('./schedule').ScalingPolicy;
+  override?: { profile: Profile; expiresAt: string; setAt: string };
+  current: Profile;
+  desired?: Profile;
+  reason?: string;
+  source?: ScalingChange['source'];
+  changedAt?: string;
+  /** The last failed change, cleared by the next success. */
+  failure?: { at: string; to: Profile; code: string; message: string };
+  /** Newest last; the last 200 changes. */
+  history: ScalingChange[];
 }
 
 export interface Applicant {

@@ -1,5 +1,6 @@
 import { app } from '@azure/functions';
 import { consortium } from '../runtime/consortium';
+import { startTelemetry } from '../runtime/telemetry';
 import { getRegistry } from './edge/services';
 
 /**
@@ -8,6 +9,7 @@ import { getRegistry } from './edge/services';
  * so /api/health can still report what is wrong.
  */
 app.hook.appStart(async () => {
+  startTelemetry();
   consortium();
   await getRegistry().catch(() => undefined);
 });

@@ -53,6 +53,11 @@ describe('notification channels', () => {
       setByMember: false,
     });
     expect(JSON.stringify(member)).not.toContain('FOUNDERSECRET');
+    // Its first use copies it into Key Vault, where every webhook URL lives.
+    const { teamsWebhookOf } = await import('../orchestrations/notify-channels');
+    const { Registry } = await import('../azure/registry');
+    expect(await teamsWebhookOf((await (await Registry.open()).getMember('bank-a'))!)).toBe(FOUNDER_HOOK);
+    expect(await platformVault().getSecret('teams-webhook-bank-a')).toBe(FOUNDER_HOOK);
   });
 
   it('sets a member’s channels: the URL goes to Key Vault, the API and audit log show it masked or not at all', async () => {

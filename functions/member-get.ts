@@ -3,6 +3,8 @@ import { handled, json, notFound } from './edge/http';
 import { getRegistry } from './edge/services';
 import { memberView } from './edge/views';
 import { channelHealthOf } from '../orchestrations/notify';
+import { scalingView } from '../orchestrations/scaling';
+import { nowMs } from '../runtime/clock';
 
 /** GET /api/members/{id} */
 export async function getMember(request: HttpRequest) {
@@ -13,6 +15,8 @@ export async function getMember(request: HttpRequest) {
   // How its channels have been doing: a channel that keeps failing shows here (and alerts operators).
   const health = await channelHealthOf(id).catch(() => undefined);
   if (view['channels'] && health) view['channels'] = { ...(view['channels'] as object), health };
+  // Current and desired profile, why, the policy, a live override and the schedule's next change.
+  view['scaling'] = scalingView(member, nowMs());
   return json(200, view);
 }
 

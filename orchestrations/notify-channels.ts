@@ -39,7 +39,10 @@ export async function teamsWebhookOf(member: Member): Promise<string | undefined
   const stored = await platformVault().readSecret(secretName(member.id));
   if (stored) return stored.tags['removed'] === 'true' ? undefined : stored.value;
   if (member.channels?.setByMember) return undefined;
-  return getConsortium().members.find((f) => f.id === member.id)?.contacts.teamsWebhook;
+  const founder = getConsortium().members.find((f) => f.id === member.id)?.contacts.teamsWebhook;
+  // A founder's URL from the consortium file is kept in the vault from its first use on, like any other.
+  if (founder) await setTeamsWebhook(member.id, founder);
+  return founder;
 }
 
 export function emailsOf(member: Member): string[] {

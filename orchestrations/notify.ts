@@ -20,6 +20,7 @@ import {
 import { getConsortium, getRegistry } from '../functions/edge/services';
 import { nowMs } from '../runtime/clock';
 import { readSetting } from '../runtime/settings';
+import { logEvent, telemetry } from '../runtime/telemetry';
 import { emailsOf, OPERATORS, operatorEmails, operatorsWebhook, teamsWebhookOf } from './notify-channels';
 
 /**
@@ -298,7 +299,15 @@ export async function sendDelivery(
       false,
       error.code,
     );
-    context?.warn(`Notification ${event.id} to ${delivery.owner} ${delivery.channel} failed: ${error.code}`);
+    telemetry.notificationFailed(delivery.channel, error.code);
+    if (context)
+      logEvent(context, 'notification.failed', {
+        eventId: event.id,
+        owner: delivery.owner,
+        channel: delivery.channel,
+        code: error.code,
+        failures: health.consecutiveFailures,
+      });
     // The alert about a failing channel is not itself alerted on: no loops.
     if (health.becameFailing && event.kind !== 'channel.failing') {
       const member =

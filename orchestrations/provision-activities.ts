@@ -3,6 +3,7 @@ import type { DurableClient } from 'durable-functions';
 import type { InvocationContext } from '@azure/functions';
 import { applicantRef } from '../core/notifications';
 import { notify } from './notify';
+import { logEvent, telemetry } from '../runtime/telemetry';
 import { randomBytes } from 'node:crypto';
 import type { Placement } from '../azure/arm';
 import { AzureError } from '../azure/azure-error';
@@ -380,6 +381,13 @@ export function activate(
             ),
           },
     );
+    const request = await registry.getRequest(plan.requestId);
+    if (member.status === 'PENDING' && request?.decidedAt) {
+      const seconds = (Date.parse(at) - Date.parse(request.decidedAt)) / 1000;
+      telemetry.onboarded(seconds);
+      if (context)
+        logEvent(context, 'member.active', { memberId: member.id, requestId: plan.requestId, seconds });
+    }
     if (client)
       await notify(
         client,

@@ -243,6 +243,15 @@ const provision: OrchestrationHandler = function* (context: OrchestrationContext
     );
     if (active.ok) {
       context.df.setCustomStatus({ phase: 'active', attempt: plan.attempt });
+      // Logged once, not on every replay of this history.
+      if (!context.df.isReplaying)
+        context.log(
+          JSON.stringify({
+            event: 'provisioning.active',
+            instanceId: context.df.instanceId,
+            attempt: plan.attempt,
+          }),
+        );
       return { phase: 'active' };
     }
     failure = active;
@@ -259,6 +268,16 @@ const provision: OrchestrationHandler = function* (context: OrchestrationContext
     retryUntil: windowEnds.toISOString(),
   });
   context.df.setCustomStatus({ phase: 'failed', step: f.step, error: f.error, attempt: plan.attempt });
+  if (!context.df.isReplaying)
+    context.log(
+      JSON.stringify({
+        event: 'provisioning.failed',
+        instanceId: context.df.instanceId,
+        attempt: plan.attempt,
+        step: f.step,
+        code: f.error.code,
+      }),
+    );
   const timer = context.df.createTimer(windowEnds);
   const retry = context.df.waitForExternalEvent(RETRY_EVENT);
   const abandon = context.df.waitForExternalEvent(ABANDON_EVENT);

@@ -257,6 +257,65 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
+    method: 'put',
+    path: '/api/members/{id}/scaling',
+    operationId: 'memberScalingSet',
+    summary:
+      'A member sets its scaling policy (signed action `set-scaling` with `policy`: time zone, default profile, schedule windows, load rule).',
+    tag: 'scaling',
+    signed: { payload: 'action', by: 'member' },
+    ok: { status: 200, description: 'The policy, the profile it gives now and its next change.' },
+    problems: {
+      400: ['SCALING_POLICY.INVALID'],
+      403: ['VOTER.NOT_MEMBER', 'VOTER.NOT_ACTIVE'],
+      404: ['MEMBER.NOT_FOUND'],
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/members/{id}/profile',
+    operationId: 'memberProfileSet',
+    summary: 'A member overrides its profile until `expiresAt` (signed action `set-profile`).',
+    tag: 'scaling',
+    signed: { payload: 'action', by: 'member' },
+    ok: { status: 200, description: 'The override and the desired profile.' },
+    problems: {
+      400: ['OVERRIDE.INVALID'],
+      403: ['VOTER.NOT_MEMBER', 'VOTER.NOT_ACTIVE'],
+      404: ['MEMBER.NOT_FOUND'],
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/members/{id}/cost',
+    operationId: 'memberCost',
+    summary:
+      'A member’s VM-hours, monitoring and money this month so far and projected, against static Large.',
+    tag: 'scaling',
+    ok: { status: 200, description: 'The member’s cost.' },
+    problems: { 404: ['MEMBER.NOT_FOUND'] },
+  },
+  {
+    method: 'get',
+    path: '/api/cost',
+    operationId: 'consortiumCost',
+    summary:
+      'The consortium’s cost this month so far and projected, per member and in total, against static Large.',
+    tag: 'scaling',
+    ok: { status: 200, description: 'Per member and totals.' },
+    problems: {},
+  },
+  {
+    method: 'get',
+    path: '/api/dashboard',
+    operationId: 'dashboard',
+    summary:
+      'The live dashboard (HTML): members, requests with tallies, onboarding timelines, scaling, the audit log.',
+    tag: 'platform',
+    ok: { status: 200, description: 'An HTML page.', contentType: 'text/html' },
+    problems: {},
+  },
+  {
     method: 'get',
     path: '/api/audit',
     operationId: 'auditList',

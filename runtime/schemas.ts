@@ -10,7 +10,8 @@ export interface FieldError {
   detail: string;
 }
 
-export type SchemaName = 'consortium' | 'membership-request' | 'vote' | 'action';
+export type SchemaName =
+  'consortium' | 'membership-request' | 'vote' | 'action' | 'scaling-policy' | 'cost-profiles';
 
 function schemasDir(): string {
   // dist/runtime → ../../schemas; runtime (ts-jest) → ../schemas
@@ -42,7 +43,14 @@ function validators(): Map<string, ValidateFunction> {
     ajv.addSchema(JSON.parse(readFileSync(join(dir, file), 'utf8')) as object);
   }
   compiled = new Map();
-  for (const name of ['consortium', 'membership-request', 'vote', 'action'] satisfies SchemaName[]) {
+  for (const name of [
+    'consortium',
+    'membership-request',
+    'vote',
+    'action',
+    'scaling-policy',
+    'cost-profiles',
+  ] satisfies SchemaName[]) {
     compiled.set(name, ajv.getSchema(`urn:trustnet:schema:${name}`)!);
   }
   return compiled;

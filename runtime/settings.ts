@@ -84,10 +84,20 @@ export const SETTINGS = {
       'NCRONTAB schedule of the timer that renews node certificates before they expire (the Flex Consumption plan takes NCRONTAB only).',
     sample: '0 0 3 * * *',
   },
+  TRUSTNET_SCALING_SCHEDULE: {
+    description:
+      "NCRONTAB schedule of the timer that computes every ACTIVE member's desired cost profile and scales its node when it differs.",
+    sample: '0 */5 * * * *',
+  },
   TRUSTNET_CERT_RENEW_BEFORE: {
     description:
       'How long (ISO 8601 duration) before a node certificate expires the timer renews it. Unset: `P30D`.',
     sample: 'P30D',
+  },
+  APPLICATIONINSIGHTS_CONNECTION_STRING: {
+    description:
+      'Application Insights connection string: when set, OpenTelemetry metrics and traces go there (Entra ID auth with the app identity). Empty: telemetry stays in the process.',
+    sample: '',
   },
   TRUSTNET_PUBLIC_URL: {
     description:

@@ -58,7 +58,10 @@ export async function testConsortium(
  * (a simulated week of scaling needs each one), so a test that jumps 30 days would run tens of
  * thousands of sweeps: tests run them daily unless they are what the test is about.
  */
-const QUIET_SCHEDULES = { TRUSTNET_NOTIFY_SWEEP_SCHEDULE: '0 30 4 * * *' };
+const QUIET_SCHEDULES = {
+  TRUSTNET_NOTIFY_SWEEP_SCHEDULE: '0 30 4 * * *',
+  TRUSTNET_SCALING_SCHEDULE: '0 45 4 * * *',
+};
 
 export async function startTrustNet(
   file: string,

@@ -6,10 +6,19 @@ import { addDuration, parseDuration } from '../../core/duration';
 import {
   PROPOSAL_TRANSITIONS,
   type MemberChannels,
+  type Profile,
   type Proposal,
   type ProposalAction,
 } from '../../core/membership';
 import { maskWebhookUrl } from '../../core/mask';
+import {
+  nextChange,
+  scheduledProfile,
+  ScalingPolicyError,
+  validateScalingPolicy,
+  type ScalingPolicy,
+} from '../../core/schedule';
+import { scalingOf, scalingView } from '../../orchestrations/scaling';
 import { azureConnection } from '../../azure/connection';
 import { removeTeamsWebhook, setTeamsWebhook } from '../../orchestrations/notify-channels';
 import { channelsView } from './views';
@@ -249,4 +258,93 @@ export async function setChannels(request: HttpRequest): Promise<HttpResponseIni
     () => new Date(nowMs()),
   );
   return json(200, { id, channels: channelsView(channels) });
+}
+
+/** The member itself, ACTIVE or SUSPENDED, signing a `set-*` action about its own node. */
+async function ownNodeAction(request: HttpRequest, action: 'set-scaling' | 'set-profile') {
+  const { parsed, memberId } = await signedByMember(request);
+  const id = request.params['id']!;
+  const registry = await getRegistry();
+  const member = await registry.getMember(id);
+  if (!member) throw notFound('MEMBER.NOT_FOUND', `No member ${id}.`);
+  checkPayload('action', parsed.payload, getConsortium().name);
+  expectAction(parsed.payload, action, id, memberId);
+  if (memberId !== id)
+    throw forbidden('VOTER.NOT_MEMBER', `Only ${id} can scale its own node; ${memberId} signed this.`);
+  if (member.status === 'REMOVED') throw forbidden('VOTER.NOT_ACTIVE', `${id} has been removed.`);
+  return { parsed, id, registry };
+}
+
+/**
+ * PUT /api/members/{id}/scaling, signed by that member: its scaling policy (core/schedule.ts), checked
+ * in full (400 with JSON pointers into `policy`). Answers the policy, the profile it gives now and its
+ * next change. The timer applies it on its next run.
+ */
+export async function setScaling(request: HttpRequest): Promise<HttpResponseInit> {
+  const { parsed, id, registry } = await ownNodeAction(request, 'set-scaling');
+  let policy: ScalingPolicy;
+  try {
+    policy = validateScalingPolicy(parsed.payload['policy']);
+  } catch (e) {
+    if (!(e instanceof ScalingPolicyError)) throw e;
+    throw badRequest(
+      'SCALING_POLICY.INVALID',
+      'The scaling policy is not valid.',
+      e.problems.map((p) => ({ pointer: `/policy${p.path}`, detail: p.message })),
+    );
+  }
+  const member = await registry.updateMember(id, (m) => ({ ...m, scaling: { ...scalingOf(m), policy } }));
+  await (
+    await getAudit()
+  ).append(
+    { kind: 'member.scaling-set', subject: id, actor: id, jws: parsed.jws, data: { memberId: id, policy } },
+    () => new Date(nowMs()),
+  );
+  const now = nowMs();
+  const scheduled = scheduledProfile(policy, now);
+  const next = nextChange(policy, now, 8 * 86_400_000);
+  return json(200, {
+    id,
+    policy,
+    now: { profile: scheduled.profile, window: scheduled.window ?? null },
+    nextChange: next ? { at: new Date(next.atMs).toISOString(), profile: next.profile } : null,
+    scaling: member ? scalingView(member, now) : null,
+  });
+}
+
+const MAX_OVERRIDE_MS = 30 * 86_400_000;
+
+/**
+ * POST /api/members/{id}/profile, signed by that member: run `profile` until `expiresAt` (in the
+ * future, at most 30 days on), whatever the schedule and load say. The timer applies it.
+ */
+export async function setProfile(request: HttpRequest): Promise<HttpResponseInit> {
+  const { parsed, id, registry } = await ownNodeAction(request, 'set-profile');
+  const profile = parsed.payload['profile'] as Profile;
+  const expiresAt = String(parsed.payload['expiresAt']);
+  const now = nowMs();
+  const until = Date.parse(expiresAt);
+  if (!(until > now))
+    throw badRequest('OVERRIDE.INVALID', 'expiresAt must be in the future.', [
+      { pointer: '/expiresAt', detail: 'must be in the future' },
+    ]);
+  if (until - now > MAX_OVERRIDE_MS)
+    throw badRequest('OVERRIDE.INVALID', 'expiresAt must be at most 30 days away.', [
+      { pointer: '/expiresAt', detail: 'must be at most 30 days away' },
+    ]);
+  const override = { profile, expiresAt: new Date(until).toISOString(), setAt: new Date(now).toISOString() };
+  const member = await registry.updateMember(id, (m) => ({ ...m, scaling: { ...scalingOf(m), override } }));
+  await (
+    await getAudit()
+  ).append(
+    {
+      kind: 'member.profile-set',
+      subject: id,
+      actor: id,
+      jws: parsed.jws,
+      data: { memberId: id, profile, expiresAt },
+    },
+    () => new Date(now),
+  );
+  return json(200, { id, override, scaling: member ? scalingView(member, now) : null });
 }

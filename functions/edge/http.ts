@@ -3,6 +3,7 @@ import { SignedPayloadError } from '../../core/signed';
 import { ConflictError } from '../../azure/registry';
 import { StorageError } from '../../azure/tables';
 import { problemResponse } from '../../runtime/problem';
+import { telemetry } from '../../runtime/telemetry';
 import { ConfigError } from '../../runtime/settings';
 import type { FieldError } from '../../runtime/schemas';
 import { AzureError } from '../../azure/azure-error';
@@ -35,63 +36,73 @@ type Handler = (request: HttpRequest, context: InvocationContext) => Promise<Htt
 /** Runs a handler and turns every failure into problem+json; unexpected ones are logged, not echoed. */
 export function handled(handler: Handler): Handler {
   return async (request, context) => {
-    try {
-      return await handler(request, context);
-    } catch (e) {
-      if (e instanceof ApiProblem) {
-        return problemResponse({
-          status: e.status,
-          code: e.code,
-          title: e.title,
-          detail: e.message,
-          ...(e.errors ? { errors: e.errors } : {}),
-        });
-      }
-      if (e instanceof SignedPayloadError) {
-        return problemResponse({ status: 401, code: e.code, title: 'Unauthorized', detail: e.message });
-      }
-      if (e instanceof RangeError && /continuation/i.test(e.message)) {
-        return problemResponse({
-          status: 400,
-          code: 'QUERY.INVALID',
-          title: 'Bad Request',
-          detail: e.message,
-        });
-      }
-      if (e instanceof ConflictError) {
-        return problemResponse({
-          status: 409,
-          code: 'REQUEST.CONFLICT',
-          title: 'Conflict',
-          detail: e.message,
-        });
-      }
-      if (e instanceof AzureError || e instanceof VaultError) {
-        // Azure said no or was unreachable: name the code, never the request.
-        context.error(`${context.functionName} (${context.invocationId}): ${e.code} ${e.message}`);
-        return problemResponse({
-          status: e.transient ? 503 : 502,
-          code: e.code,
-          title: e.transient ? 'Service Unavailable' : 'Bad Gateway',
-          detail: e.message,
-        });
-      }
-      if (e instanceof StorageError || e instanceof ConfigError) {
-        context.error(`${context.functionName} (${context.invocationId}): ${e.message}`);
-        return problemResponse(
-          { status: 503, code: e.code, title: 'Service Unavailable', detail: e.message },
-          { 'retry-after': '5' },
-        );
-      }
-      context.error(`${context.functionName} (${context.invocationId}) failed: ${(e as Error)?.stack ?? e}`);
+    const answer = await answered(handler, request, context);
+    telemetry.request(context.functionName, answer.status ?? 200);
+    return answer;
+  };
+}
+
+async function answered(
+  handler: Handler,
+  request: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  try {
+    return await handler(request, context);
+  } catch (e) {
+    if (e instanceof ApiProblem) {
       return problemResponse({
-        status: 500,
-        code: 'INTERNAL',
-        title: 'Internal Server Error',
-        detail: `The request failed (invocation ${context.invocationId}); the platform log has the error.`,
+        status: e.status,
+        code: e.code,
+        title: e.title,
+        detail: e.message,
+        ...(e.errors ? { errors: e.errors } : {}),
       });
     }
-  };
+    if (e instanceof SignedPayloadError) {
+      return problemResponse({ status: 401, code: e.code, title: 'Unauthorized', detail: e.message });
+    }
+    if (e instanceof RangeError && /continuation/i.test(e.message)) {
+      return problemResponse({
+        status: 400,
+        code: 'QUERY.INVALID',
+        title: 'Bad Request',
+        detail: e.message,
+      });
+    }
+    if (e instanceof ConflictError) {
+      return problemResponse({
+        status: 409,
+        code: 'REQUEST.CONFLICT',
+        title: 'Conflict',
+        detail: e.message,
+      });
+    }
+    if (e instanceof AzureError || e instanceof VaultError) {
+      // Azure said no or was unreachable: name the code, never the request.
+      context.error(`${context.functionName} (${context.invocationId}): ${e.code} ${e.message}`);
+      return problemResponse({
+        status: e.transient ? 503 : 502,
+        code: e.code,
+        title: e.transient ? 'Service Unavailable' : 'Bad Gateway',
+        detail: e.message,
+      });
+    }
+    if (e instanceof StorageError || e instanceof ConfigError) {
+      context.error(`${context.functionName} (${context.invocationId}): ${e.message}`);
+      return problemResponse(
+        { status: 503, code: e.code, title: 'Service Unavailable', detail: e.message },
+        { 'retry-after': '5' },
+      );
+    }
+    context.error(`${context.functionName} (${context.invocationId}) failed: ${(e as Error)?.stack ?? e}`);
+    return problemResponse({
+      status: 500,
+      code: 'INTERNAL',
+      title: 'Internal Server Error',
+      detail: `The request failed (invocation ${context.invocationId}); the platform log has the error.`,
+    });
+  }
 }
 
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {

@@ -4,6 +4,7 @@ import type { DurableClient } from 'durable-functions';
 import { verifyJws } from '../../core/signed';
 import type { Decision, Member, MembershipRequest, Proposal } from '../../core/membership';
 import { nowMs } from '../../runtime/clock';
+import { telemetry } from '../../runtime/telemetry';
 import { NUDGE_EVENT } from '../../orchestrations/ballot';
 import { badRequest, conflict, forbidden, json, notFound } from './http';
 import { getAudit, getConsortium, getRegistry } from './services';
@@ -262,6 +263,7 @@ export async function castVote(
     else if (d === 'reject') reject++;
   }
   const { tally, outcome } = evaluate(facts.policy, eligible, approve, reject);
+  telemetry.vote(decision);
   if (outcome) await nudge(door, id, df.getClient(context), voter.id);
   return json(202, { id, voter: voter.id, decision, tally });
 }

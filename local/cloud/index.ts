@@ -5,6 +5,7 @@ import { CloudFaults, FaultSpecError, parseFaults } from './faults';
 import { cloudHttpClient, LocalCloudCredential, type CloudRequest, type CloudResponse } from './http';
 import { KeyVaultEmulator } from './keyvault';
 import { EmailEmulator, Outbox } from './email';
+import { MetricsEmulator, MetricsFeedError, type MetricFeed } from './metrics';
 
 /**
  * The local cloud: Resource Manager and Key Vault emulators behind one SDK `httpClient`, their state in
@@ -30,6 +31,8 @@ export class LocalCloud {
   /** Every email the emulated Communication Services sent and every Teams card the platform posted. */
   readonly outbox: Outbox;
   readonly email: EmailEmulator;
+  /** Azure Monitor metrics, fed by settable synthetic series (POST /admin/cloud/metrics). */
+  readonly metrics: MetricsEmulator;
 
   constructor(options: LocalCloudOptions) {
     this.outbox = new Outbox({ table: () => options.tables('CloudOutbox'), now: options.now });
@@ -39,6 +42,7 @@ export class LocalCloud {
       now: options.now,
       latencyFactor: options.latencyFactor,
     });
+    this.metrics = new MetricsEmulator({ faults: this.faults, now: options.now });
     this.arm = new ArmEmulator({
       tables: options.tables,
       faults: this.faults,
@@ -59,6 +63,7 @@ export class LocalCloud {
     if (host === 'management.azure.com') return this.arm.handle(request);
     if (host.endsWith('.vault.azure.net')) return this.vault.handle(request);
     if (host.endsWith('.communication.azure.com')) return this.email.handle(request);
+    if (host.endsWith('.metrics.monitor.azure.com')) return this.metrics.handle(request);
     return Promise.resolve({
       status: 404,
       body: { error: { code: 'NotEmulated', message: `The local cloud does not emulate ${host}.` } },
@@ -80,11 +85,28 @@ export class LocalCloud {
 
   /**
    * GET /admin/cloud/resources, GET|POST|DELETE /admin/cloud/faults, POST /admin/cloud/resource-groups,
-   * GET /admin/cloud/outbox.
+   * GET /admin/cloud/outbox, POST /admin/cloud/metrics.
    */
   async admin(method: string, path: string, body: string): Promise<AdminAnswer | undefined> {
     if (path === '/admin/cloud/outbox' && method === 'GET') {
       return { status: 200, body: { items: await this.outbox.list() } };
+    }
+    if (path === '/admin/cloud/metrics' && method === 'POST') {
+      // A test or a person sets load: { resourceId | memberId, metric, value | series: [{from, value}] }.
+      try {
+        const feeds = JSON.parse(body || 'null') as MetricFeed | MetricFeed[];
+        for (const feed of Array.isArray(feeds) ? feeds : [feeds]) this.metrics.set(feed);
+      } catch (e) {
+        const detail =
+          e instanceof MetricsFeedError
+            ? e.message
+            : 'Send {"resourceId" or "memberId", "metric", "value" or "series"}.';
+        return {
+          status: 400,
+          body: { code: 'METRICS.FEED_INVALID', title: 'Bad Request', status: 400, detail },
+        };
+      }
+      return { status: 204 };
     }
     if (path === '/admin/cloud/resources' && method === 'GET') {
       const [arm, vaults] = await Promise.all([this.arm.snapshot(), this.vault.snapshot()]);
