@@ -186,6 +186,8 @@ export interface CostView {
   projection?: string;
   members?: number | CostView[];
   items?: CostView[];
+  /** GET /api/cost lists each member's cost here. */
+  perMember?: CostView[];
   toDate?: UsageView;
   projected?: UsageView;
   staticLarge?: { toDate?: UsageView; projected?: UsageView };
@@ -199,7 +201,13 @@ const num = (v: unknown, digits: number) =>
 
 /** A table of month-to-date and projected cost, per member then the total, against running Large always. */
 export function costTable(body: CostView): string[] {
-  const perMember = Array.isArray(body.items) ? body.items : Array.isArray(body.members) ? body.members : [];
+  const perMember = Array.isArray(body.perMember)
+    ? body.perMember
+    : Array.isArray(body.items)
+      ? body.items
+      : Array.isArray(body.members)
+        ? body.members
+        : [];
   const currency = clean(body.currency ?? perMember[0]?.currency ?? '');
   const iso = (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toISOString() : '?');
   const p = body.period ?? {};

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { exportJWK } from 'jose';
-import { REPO_ROOT, type Json } from '../test/http';
+import { json, REPO_ROOT, type Json } from '../test/http';
 import { startTrustNet, testConsortium } from '../test/trustnet';
 import { run, type Io } from './trustnet';
 
@@ -330,6 +330,61 @@ describe('trustnet against TrustNet in-process', () => {
       id: 'bank-a',
       channels: { email: 1, teams: { configured: false } },
     });
+  });
+
+  it("sets a member's scaling policy and a profile override, and shows cost, against the running platform", async () => {
+    const policy = join(dir, 'scaling.json');
+    writeFileSync(
+      policy,
+      JSON.stringify({
+        timeZone: 'Europe/London',
+        defaultProfile: 'Small',
+        windows: [
+          {
+            name: 'business hours',
+            days: ['mon', 'tue', 'wed', 'thu', 'fri'],
+            from: '08:00',
+            to: '18:00',
+            profile: 'Large',
+          },
+        ],
+      }),
+    );
+    const set = await cli('scaling', 'bank-b', '--policy', policy, '--json', ...as('bank-b'));
+    expect(set.err).toEqual([]);
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.out.join('\n'))).toMatchObject({
+      id: 'bank-b',
+      policy: { timeZone: 'Europe/London' },
+    });
+    const shown = await cli('scaling', 'bank-b', '--json', ...at());
+    expect(JSON.parse(shown.out.join('\n'))).toMatchObject({ policy: { defaultProfile: 'Small' } });
+
+    // A policy the server refuses comes back against the file, with its JSON pointer.
+    const bad = join(dir, 'bad-scaling.json');
+    writeFileSync(bad, JSON.stringify({ timeZone: 'Mars/Olympus', defaultProfile: 'Huge', windows: [] }));
+    const refused = await cli('scaling', 'bank-b', '--policy', bad, ...as('bank-b'));
+    expect(refused.code).toBe(1);
+    expect(refused.err.join('\n')).toMatch(/SCALING_POLICY\.INVALID/);
+    expect(refused.err.join('\n')).toMatch(/bad-scaling\.json#\/(timeZone|defaultProfile)/);
+
+    const override = await cli('profile', 'bank-b', 'Large', '--until', 'PT8H', '--json', ...as('bank-b'));
+    expect(override.err).toEqual([]);
+    expect(override.code).toBe(0);
+    const member = await json(await fetch(`${host.url}/api/members/bank-b`));
+    expect(member.scaling.override).toMatchObject({ profile: 'Large' });
+    const until = Date.parse(member.scaling.override.expiresAt) - host.clock.now();
+    expect(until).toBeGreaterThan(7.9 * 3600e3);
+    expect(until).toBeLessThanOrEqual(8 * 3600e3);
+
+    const cost = await cli('cost', ...at());
+    expect(cost.code).toBe(0);
+    expect(cost.out.join('\n')).toMatch(/VM-HOURS/);
+    expect(cost.out.some((l) => l.startsWith('bank-b'))).toBe(true);
+    expect(cost.out.some((l) => l.startsWith('TOTAL'))).toBe(true);
+    const one = await cli('cost', 'bank-b', '--json', ...at());
+    expect(one.code).toBe(0);
+    expect(JSON.parse(one.out.join('\n'))).toBeTruthy();
   });
 
   it('runs as a user runs it: the built dist/cli/trustnet.js, --help and a signed vote', async () => {

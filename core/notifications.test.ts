@@ -209,6 +209,14 @@ const INPUTS: Record<(typeof NOTIFICATION_KINDS)[number], NotificationEventInput
     to: 'Large',
     reason: 'Weekday business hours schedule (07:00 Europe/Paris).',
   },
+  'scaling.failed': {
+    kind: 'scaling.failed',
+    at: '2026-05-04T07:05:00.000Z',
+    member: BANK_C,
+    from: 'Small',
+    to: 'Large',
+    error: { code: 'AZURE.CONFLICT', message: 'Another operation is in progress on the scale set.' },
+  },
   'channel.failing': {
     kind: 'channel.failing',
     at: '2026-05-05T08:00:00.000Z',
@@ -294,6 +302,7 @@ const EXPECTED_ROLES: Record<(typeof NOTIFICATION_KINDS)[number], RoleName[]> = 
   'proposal.opened': ['must-act', 'informed'],
   'proposal.decided': ['informed'],
   'scaling.changed': ['informed'],
+  'scaling.failed': ['informed', 'operators'],
   'channel.failing': ['operators'],
 };
 
@@ -496,6 +505,7 @@ describe('event ids', () => {
       'proposal.opened': `proposal.opened:${PROPOSAL}`,
       'proposal.decided': `proposal.decided:${PROPOSAL}`,
       'scaling.changed': 'scaling.changed:bank-c:2026-05-04T07:00:00.000Z',
+      'scaling.failed': 'scaling.failed:bank-c:2026-05-04T07:05:00.000Z',
       'channel.failing': 'channel.failing:bank-c:teams:2026-05-04T22:13:00.000Z',
     });
     expect(new Set(EVENTS.map((e) => e.id)).size).toBe(EVENTS.length);

@@ -33,6 +33,7 @@ export const NOTIFICATION_KINDS = [
   'proposal.opened',
   'proposal.decided',
   'scaling.changed',
+  'scaling.failed',
   'channel.failing',
 ] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
@@ -177,6 +178,14 @@ export interface ScalingChangedEvent extends EventBase<'scaling.changed'> {
   reason: string;
 }
 
+/** A scale set change that kept failing after its retries; the next timer tick tries again. */
+export interface ScalingFailedEvent extends EventBase<'scaling.failed'> {
+  member: MemberRef;
+  from: Profile;
+  to: Profile;
+  error: { code: string; message: string };
+}
+
 export interface ChannelFailingEvent extends EventBase<'channel.failing'> {
   /** Whose channel: a member's, or the operators' own. */
   owner: { kind: 'member'; member: MemberRef } | { kind: 'operators' };
@@ -205,6 +214,7 @@ export type NotificationEvent =
   | ProposalOpenedEvent
   | ProposalDecidedEvent
   | ScalingChangedEvent
+  | ScalingFailedEvent
   | ChannelFailingEvent;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -263,6 +273,7 @@ export function notificationId(e: NotificationEventInput): string {
     case 'proposal.decided':
       return key(part('proposalId', e.proposalId));
     case 'scaling.changed':
+    case 'scaling.failed':
       return key(part('member.id', e.member.id), isoOf('at', e.at));
     case 'channel.failing':
       return key(
@@ -372,6 +383,7 @@ export function recipientsOf(event: NotificationEvent, members: Member[]): Recip
       add([event.member.id], 'informed');
       break;
     case 'certificate.expiring':
+    case 'scaling.failed':
       add([event.member.id], 'informed');
       operators = true;
       break;
@@ -1058,6 +1070,24 @@ function compose(event: NotificationEvent, r: Recipient, links: Links, consortiu
           `The node of ${name} now runs at the ${to} cost profile (it was ${from}). Reason: ${said(untrusted(event.reason), 'none given')}`,
         ],
         facts: [...memberFacts(m), ['From', from], ['To', to], ['Changed', when('at', event.at)]],
+        sections: [],
+        link: links.link('Open the member', memberPath(m.id)),
+        why: why(r, 'this is about your bank'),
+      };
+    }
+
+    case 'scaling.failed': {
+      const m = event.member;
+      const name = untrusted(m.legalName, 200);
+      const from = untrusted(event.from, 100);
+      const to = untrusted(event.to, 100);
+      return {
+        tone: 'attention',
+        title: `Scaling ${name} to ${to} failed`,
+        paragraphs: [
+          `The node of ${name} could not be moved from the ${from} to the ${to} cost profile after its retries; it keeps running as it was, and the scaling timer tries again at its next tick. ${untrusted(event.error.code, 100)}: ${said(untrusted(event.error.message, 1000), 'no message')}`,
+        ],
+        facts: [...memberFacts(m), ['From', from], ['To', to], ['Failed', when('at', event.at)]],
         sections: [],
         link: links.link('Open the member', memberPath(m.id)),
         why: why(r, 'this is about your bank'),

@@ -341,6 +341,16 @@ describe('member scaling', () => {
     }
     expect(failure).toMatchObject({ to: 'Medium', code: 'AZURE.CONFLICT' });
     expect((await scaling()).current).toBe('Small');
+    // The operators hear of it (and the member), by email from the outbox.
+    let alerted: Json[] = [];
+    for (let i = 0; i < 400 && alerted.length === 0; i++) {
+      const items = (await json(await fetch(`${host.url}/admin/cloud/outbox`))).items as Json[];
+      alerted = items.filter(
+        (m) => m.kind === 'email' && /Scaling .* to Medium failed/.test(String(m.subject)),
+      );
+      if (alerted.length === 0) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(alerted.length).toBeGreaterThanOrEqual(1);
 
     await fetch(`${host.url}/admin/cloud/faults`, { method: 'DELETE' });
     await advanceTo(host.clock.now() + 5 * MINUTE);

@@ -7,6 +7,7 @@ import { getAudit, getRegistry } from '../functions/edge/services';
 import { nowMs } from '../runtime/clock';
 import { azureRetry } from './deploy';
 import { notify } from './notify';
+import { telemetry } from '../runtime/telemetry';
 import { memberRef } from './notify-events';
 import { pollIntervalMs } from './provision-activities';
 import { getArm } from './provisioning-services';
@@ -174,6 +175,7 @@ export async function recordScaled(
     },
     () => new Date(nowMs()),
   );
+  telemetry.scaled(input.from, input.to);
   if (client)
     await notify(
       client,
@@ -191,10 +193,11 @@ export async function recordScaled(
 
 export async function recordFailure(
   input: ScaleInput & { at: string; message: string },
+  client?: df.DurableClient,
   context?: InvocationContext,
 ): Promise<void> {
   const code = /\b([A-Z][A-Z_]*\.[A-Z][A-Z_.]*):/.exec(input.message)?.[1] ?? 'SCALING.FAILED';
-  await (
+  const member = await (
     await getRegistry()
   ).updateMember(input.memberId, (m) => ({
     ...m,
@@ -206,6 +209,20 @@ export async function recordFailure(
   context?.error(
     `Scaling ${input.memberId} from ${input.from} to ${input.to} failed: ${input.message.slice(0, 300)}`,
   );
+  // The member and the operators hear of it; `at` is the orchestration's, so a re-run raises the same event.
+  if (client && member)
+    await notify(
+      client,
+      {
+        kind: 'scaling.failed',
+        at: input.at,
+        member: { id: member.id, legalName: member.legalName },
+        from: input.from,
+        to: input.to,
+        error: { code, message: input.message.slice(0, 300) },
+      },
+      context,
+    );
 }
 
 df.app.orchestration(SCALE_ORCHESTRATOR, scale);
@@ -217,6 +234,7 @@ df.app.activity(SCALE_RECORD, {
     recordScaled(input, df.getClient(context), context),
 });
 df.app.activity(SCALE_FAILED, {
+  extraInputs: [df.input.durableClient()],
   handler: (input: ScaleInput & { at: string; message: string }, context: InvocationContext) =>
-    recordFailure(input, context),
+    recordFailure(input, df.getClient(context), context),
 });
