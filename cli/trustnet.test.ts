@@ -428,6 +428,31 @@ describe('trustnet against TrustNet in-process', () => {
     const bad = await node('vote', requestId, 'maybe', '--reason', 'x', ...as('bank-a'));
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+
+    // The commands a member runs for its own settings, from a shell too.
+    for (const command of ['channels', 'scaling', 'profile', 'cost'])
+      expect(help.stdout).toMatch(new RegExp(`\\n  ${command} `));
+    const channels = await node(
+      'channels',
+      'bank-c',
+      '--email',
+      'noc@bank-c.example',
+      '--no-teams',
+      '--json',
+      ...as('bank-c'),
+    );
+    expect(channels.stderr).toBe('');
+    expect(JSON.parse(channels.stdout)).toMatchObject({ id: 'bank-c', channels: { email: 1 } });
+    const profile = await node('profile', 'bank-c', 'Medium', '--until', 'PT2H', ...as('bank-c'));
+    expect(profile).toMatchObject({ code: 0, stderr: '' });
+    const scaling = await node('scaling', 'bank-c', '--json', ...at());
+    expect(JSON.parse(scaling.stdout)).toMatchObject({ override: { profile: 'Medium' } });
+    const cost = await node('cost', 'bank-c', ...at());
+    expect(cost).toMatchObject({ code: 0, stderr: '' });
+    expect(cost.stdout).toMatch(/bank-c/);
+    const refused = await node('profile', 'bank-c', 'Huge', '--until', 'PT2H', ...as('bank-c'));
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('proposes a suspension, votes on it with --proposal, and follows it to approval', async () => {

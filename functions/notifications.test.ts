@@ -288,6 +288,19 @@ describe('notifications end to end: Teams cards and email to the people who must
     expect(member.channels.health.teams).toMatchObject({ lastError: 'CHANNEL.DEAD' });
     expect(member.channels.health.teams.consecutiveFailures).toBeGreaterThanOrEqual(1);
     expect(member.channels.health.email).toMatchObject({ consecutiveFailures: 0 });
+    // Five failed cards in a row make the channel "failing": the operators are told, once.
+    for (let i = 0; i < 5; i++) await apply();
+    const alert = await until('no channel alert to the operators', outbox, (i) =>
+      emailsTo(i, 'ops@consortium.example').some((e) => /channel failing/i.test(String(e.subject))),
+    );
+    const alerts = emailsTo(alert, 'ops@consortium.example').filter((e) =>
+      /channel failing/i.test(String(e.subject)),
+    );
+    expect(alerts).toHaveLength(1);
+    expect(JSON.stringify(alerts[0])).not.toContain('SECRETSIG');
+    expect((await json(await fetch(`${host.url}/api/members/bank-a`))).channels.health.teams.failing).toBe(
+      true,
+    );
     // Email still went out.
     await until('no email for the second request', outbox, (i) =>
       emailsTo(i, 'ops@bank-b.example').some((e) => JSON.stringify(e).includes(next.requestId)),

@@ -77,6 +77,17 @@ describe('telemetry', () => {
     expect(await count(reader, 'trustnet.http.requests', { function: 'memberList', status: '2xx' })).toBe(1);
     expect(await count(reader, 'trustnet.http.requests', { function: 'memberGet', status: '4xx' })).toBe(1);
     expect(await count(reader, 'trustnet.votes', { result: 'reject' })).toBe(1);
+    // A refusal is one structured line with the invocation id and the code, never the request.
+    const problem = host.logs.records
+      .map((r) => r.message)
+      .find((m) => m.includes('"http.problem"') && m.includes('MEMBER.NOT_FOUND'));
+    expect(JSON.parse(problem!)).toMatchObject({
+      event: 'http.problem',
+      function: 'memberGet',
+      status: 404,
+      code: 'MEMBER.NOT_FOUND',
+      invocationId: expect.any(String),
+    });
   });
 
   it('records onboarding durations, scaling changes and notification failures', async () => {

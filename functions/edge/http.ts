@@ -3,7 +3,7 @@ import { SignedPayloadError } from '../../core/signed';
 import { ConflictError } from '../../azure/registry';
 import { StorageError } from '../../azure/tables';
 import { problemResponse } from '../../runtime/problem';
-import { telemetry } from '../../runtime/telemetry';
+import { logEvent, telemetry } from '../../runtime/telemetry';
 import { ConfigError } from '../../runtime/settings';
 import type { FieldError } from '../../runtime/schemas';
 import { AzureError } from '../../azure/azure-error';
@@ -37,7 +37,13 @@ type Handler = (request: HttpRequest, context: InvocationContext) => Promise<Htt
 export function handled(handler: Handler): Handler {
   return async (request, context) => {
     const answer = await answered(handler, request, context);
-    telemetry.request(context.functionName, answer.status ?? 200);
+    const status = answer.status ?? 200;
+    telemetry.request(context.functionName, status);
+    // Refusals are findable by invocation id and code; never the body or the detail (they quote input).
+    if (status >= 400) {
+      const code = typeof answer.body === 'string' ? /"code":"([A-Z_.]+)"/.exec(answer.body)?.[1] : undefined;
+      logEvent(context, 'http.problem', { function: context.functionName, status, code });
+    }
     return answer;
   };
 }
