@@ -1,13 +1,12 @@
 import type { InvocationContext } from '@azure/functions';
 import type { DurableClient } from 'durable-functions';
 import { statusOf, table } from '../azure/tables';
-import { addDuration, parseDuration } from '../core/duration';
 import { activeMemberIds, type MembershipRequest, type Proposal, type Vote } from '../core/membership';
 import type { NotificationEventInput } from '../core/notifications';
 import { liveTally } from '../functions/edge/views';
 import { getAudit, getRegistry } from '../functions/edge/services';
 import { nowMs } from '../runtime/clock';
-import { ConfigError, readSetting } from '../runtime/settings';
+import { durationSettingMs } from '../runtime/settings';
 import { notify } from './notify';
 import { ballotRef } from './notify-events';
 
@@ -24,16 +23,7 @@ const FIRST_SWEEP_LOOKBACK_MS = 3_600_000;
 const PAGE = 500;
 
 export function reminderMs(): number {
-  const raw = readSetting('TRUSTNET_DEADLINE_REMINDER') ?? 'PT24H';
-  try {
-    return addDuration(new Date(0), parseDuration(raw)).getTime();
-  } catch {
-    throw new ConfigError(
-      'CONFIG.INVALID',
-      'TRUSTNET_DEADLINE_REMINDER',
-      `App setting TRUSTNET_DEADLINE_REMINDER must be an ISO 8601 duration such as PT24H; got "${raw}".`,
-    );
-  }
+  return durationSettingMs('TRUSTNET_DEADLINE_REMINDER', 'PT24H');
 }
 
 /** The `reason` a member signed into its vote (the JWS payload), for the vote-cast message. */

@@ -2,11 +2,10 @@ import * as df from 'durable-functions';
 import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
 import { AzureError } from '../azure/azure-error';
 import { VaultError } from '../azure/key-vault';
-import { addDuration, parseDuration } from '../core/duration';
 import type { ProvisionPlan } from '../core/provisioning';
 import { getRegistry } from '../functions/edge/services';
 import { nowMs } from '../runtime/clock';
-import { ConfigError, readSetting } from '../runtime/settings';
+import { durationSettingMs } from '../runtime/settings';
 import { azureRetry } from './deploy';
 import { getPlacements } from './provisioning-services';
 import { issueNodeCertificate } from './vaults';
@@ -73,16 +72,7 @@ export async function renewCertificate(
 
 /** TRUSTNET_CERT_RENEW_BEFORE in milliseconds (default 30 days). */
 export function renewBeforeMs(): number {
-  const raw = readSetting('TRUSTNET_CERT_RENEW_BEFORE') ?? 'P30D';
-  try {
-    return addDuration(new Date(0), parseDuration(raw)).getTime();
-  } catch {
-    throw new ConfigError(
-      'CONFIG.INVALID',
-      'TRUSTNET_CERT_RENEW_BEFORE',
-      `App setting TRUSTNET_CERT_RENEW_BEFORE must be an ISO 8601 duration such as P30D; got "${raw}".`,
-    );
-  }
+  return durationSettingMs('TRUSTNET_CERT_RENEW_BEFORE', 'P30D');
 }
 
 /** Members whose certificate expires within the renewal window, with the generation to issue next. */

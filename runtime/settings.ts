@@ -1,3 +1,5 @@
+import { addDuration, parseDuration } from '../core/duration';
+
 /**
  * Every app setting TrustNet reads, in one catalog. local.settings.sample.json and the README's settings
  * table are checked against it by a test, so a new setting cannot ship undocumented.
@@ -167,6 +169,24 @@ export function requireSetting(name: SettingName, env: NodeJS.ProcessEnv = proce
 }
 
 /** A whole positive number of at most `max`, or the default when unset. */
+/** A duration setting in milliseconds, `fallback` when unset; the error names the setting and an example. */
+export function durationSettingMs(
+  name: SettingName,
+  fallback: string,
+  env: NodeJS.ProcessEnv = process.env,
+): number {
+  const raw = readSetting(name, env) ?? fallback;
+  try {
+    return addDuration(new Date(0), parseDuration(raw)).getTime();
+  } catch {
+    throw new ConfigError(
+      'CONFIG.INVALID',
+      name,
+      `App setting ${name} must be an ISO 8601 duration such as ${fallback}; got "${raw}".`,
+    );
+  }
+}
+
 export function positiveIntSetting(
   name: SettingName,
   fallback: number,

@@ -165,18 +165,27 @@ function uuidFrom(jws: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-/** POST /api/members/{id}/keys: rotation, signed by the member's current key, carrying newKey. */
-export async function rotateKey(request: HttpRequest): Promise<HttpResponseInit> {
+/**
+ * An action a member signs about itself (its key, channels, scaling): signed by the member named in the
+ * URL, which exists and is not REMOVED. `what` finishes "Only <id> can …" in the refusal.
+ */
+async function ownAction(request: HttpRequest, action: string, what: string) {
   const { parsed, memberId } = await signedByMember(request);
   const id = request.params['id']!;
   const registry = await getRegistry();
   const member = await registry.getMember(id);
   if (!member) throw notFound('MEMBER.NOT_FOUND', `No member ${id}.`);
   checkPayload('action', parsed.payload, getConsortium().name);
-  expectAction(parsed.payload, 'rotate-key', id, memberId);
+  expectAction(parsed.payload, action, id, memberId);
   if (memberId !== id)
-    throw forbidden('VOTER.NOT_MEMBER', `Only ${id} can rotate its own key; ${memberId} signed this.`);
+    throw forbidden('VOTER.NOT_MEMBER', `Only ${id} can ${what}; ${memberId} signed this.`);
   if (member.status === 'REMOVED') throw forbidden('VOTER.NOT_ACTIVE', `${id} has been removed.`);
+  return { parsed, id, registry, member };
+}
+
+/** POST /api/members/{id}/keys: rotation, signed by the member's current key, carrying newKey. */
+export async function rotateKey(request: HttpRequest): Promise<HttpResponseInit> {
+  const { parsed, id, registry, member } = await ownAction(request, 'rotate-key', 'rotate its own key');
   const newKey = parsed.payload['newKey'] as JWK;
   const thumb = await keyThumbprint(newKey);
   if (thumb === member.keyThumbprint) throw conflict('REQUEST.CONFLICT', 'The new key is the current key.');
@@ -219,16 +228,7 @@ function checkWebhookUrl(url: string): void {
  * The member's JWS quotes the URL, so the audit entry keeps its hash instead of the JWS.
  */
 export async function setChannels(request: HttpRequest): Promise<HttpResponseInit> {
-  const { parsed, memberId } = await signedByMember(request);
-  const id = request.params['id']!;
-  const registry = await getRegistry();
-  const member = await registry.getMember(id);
-  if (!member) throw notFound('MEMBER.NOT_FOUND', `No member ${id}.`);
-  checkPayload('action', parsed.payload, getConsortium().name);
-  expectAction(parsed.payload, 'set-channels', id, memberId);
-  if (memberId !== id)
-    throw forbidden('VOTER.NOT_MEMBER', `Only ${id} can set its own channels; ${memberId} signed this.`);
-  if (member.status === 'REMOVED') throw forbidden('VOTER.NOT_ACTIVE', `${id} has been removed.`);
+  const { parsed, id, registry } = await ownAction(request, 'set-channels', 'set its own channels');
   const wanted = parsed.payload['channels'] as { email: string[]; teamsWebhook?: string | null };
   if (typeof wanted.teamsWebhook === 'string') checkWebhookUrl(wanted.teamsWebhook);
   const at = new Date(nowMs()).toISOString();
@@ -260,28 +260,13 @@ export async function setChannels(request: HttpRequest): Promise<HttpResponseIni
   return json(200, { id, channels: channelsView(channels) });
 }
 
-/** The member itself, ACTIVE or SUSPENDED, signing a `set-*` action about its own node. */
-async function ownNodeAction(request: HttpRequest, action: 'set-scaling' | 'set-profile') {
-  const { parsed, memberId } = await signedByMember(request);
-  const id = request.params['id']!;
-  const registry = await getRegistry();
-  const member = await registry.getMember(id);
-  if (!member) throw notFound('MEMBER.NOT_FOUND', `No member ${id}.`);
-  checkPayload('action', parsed.payload, getConsortium().name);
-  expectAction(parsed.payload, action, id, memberId);
-  if (memberId !== id)
-    throw forbidden('VOTER.NOT_MEMBER', `Only ${id} can scale its own node; ${memberId} signed this.`);
-  if (member.status === 'REMOVED') throw forbidden('VOTER.NOT_ACTIVE', `${id} has been removed.`);
-  return { parsed, id, registry };
-}
-
 /**
  * PUT /api/members/{id}/scaling, signed by that member: its scaling policy (core/schedule.ts), checked
  * in full (400 with JSON pointers into `policy`). Answers the policy, the profile it gives now and its
  * next change. The timer applies it on its next run.
  */
 export async function setScaling(request: HttpRequest): Promise<HttpResponseInit> {
-  const { parsed, id, registry } = await ownNodeAction(request, 'set-scaling');
+  const { parsed, id, registry } = await ownAction(request, 'set-scaling', 'scale its own node');
   let policy: ScalingPolicy;
   try {
     policy = validateScalingPolicy(parsed.payload['policy']);
@@ -319,7 +304,7 @@ const MAX_OVERRIDE_MS = 30 * 86_400_000;
  * future, at most 30 days on), whatever the schedule and load say. The timer applies it.
  */
 export async function setProfile(request: HttpRequest): Promise<HttpResponseInit> {
-  const { parsed, id, registry } = await ownNodeAction(request, 'set-profile');
+  const { parsed, id, registry } = await ownAction(request, 'set-profile', 'scale its own node');
   const profile = parsed.payload['profile'] as Profile;
   const expiresAt = String(parsed.payload['expiresAt']);
   const now = nowMs();
