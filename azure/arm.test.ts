@@ -113,6 +113,36 @@ describe('Arm adapter', () => {
     expect(inUse.transient).toBe(false);
   });
 
+  it('starts an NSG rule without waiting for it, and reads it from applying to applied', async () => {
+    // Realistic latencies on the emulator's own clock, which the test moves.
+    const bed = armTestbed(cs(), `armadl${Date.now()}${Math.floor(Math.random() * 1e5)}`, {
+      latencyFactor: 1,
+    });
+    const arm = new Arm({
+      credential: new LocalCloudCredential(),
+      httpClient: cloudHttpClient(bed.emulator.handle),
+      retryOptions: { maxRetries: 1, retryDelayInMs: 10, maxRetryDelayInMs: 20 },
+    });
+    await bed.emulator.prepareResourceGroup({ ...where, location: 'westeurope' });
+    // Validation would wait out Retry-After in real time on a clock that does not move by itself.
+    await arm.startDeployment(where, 'tn-net', 'member-network', networkParameters(plan), {
+      validated: true,
+    });
+    bed.clock.now += 3_600_000;
+    expect(await arm.ruleState(where, 'nsg-bank-x', 'corda-p2p-bank-z')).toBe('missing');
+    await arm.startAdmitP2p(where, 'nsg-bank-x', 'corda-p2p-bank-z', '10.30.0.0/16', 302);
+    expect(await arm.ruleState(where, 'nsg-bank-x', 'corda-p2p-bank-z')).toBe('running');
+    bed.clock.now += 60_000;
+    expect(await arm.ruleState(where, 'nsg-bank-x', 'corda-p2p-bank-z')).toBe('succeeded');
+    const snap = JSON.stringify((await bed.emulator.snapshot()).resources.networkSecurityGroups);
+    expect(snap).toContain('10.30.0.0/16');
+    // A refusal on submit is the adapter's typed error, not an SDK one.
+    const refused = await caught(
+      arm.startAdmitP2p(where, 'nsg-missing', 'corda-p2p-bank-z', '10.30.0.0/16', 302),
+    );
+    expect(refused.transient).toBe(false);
+  });
+
   it('reads and sets a scale set capacity, and puts, finds and deletes its monitoring extension', async () => {
     const { arm, emulator } = setup();
     await emulator.prepareResourceGroup({ ...where, location: 'westeurope' });

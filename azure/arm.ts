@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient } from '@azure/core-rest-pipeline';
 import { ComputeManagementClient } from '@azure/arm-compute';
-import { NetworkManagementClient } from '@azure/arm-network';
+import { NetworkManagementClient, type SecurityRule } from '@azure/arm-network';
 import { ResourceManagementClient } from '@azure/arm-resources';
 import { DeploymentsClient, type DeploymentExtended } from '@azure/arm-resourcesdeployments';
 import type { TemplateName } from '../core/provisioning';
@@ -21,6 +21,11 @@ export interface ArmOptions {
   httpClient?: HttpClient;
   retryOptions?: { maxRetries: number; retryDelayInMs: number; maxRetryDelayInMs: number };
   budget?: ArmWriteBudget;
+  /**
+   * How often an SDK poller re-reads a long operation when Azure gives no Retry-After (the SDK's own
+   * default is 2 s). Azure's Retry-After, when given, wins.
+   */
+  lroPollMs?: number;
 }
 
 export interface Placement {
@@ -105,10 +110,30 @@ export function scaleSetExtensionId(p: Placement, scaleSet: string, name: string
   return `/subscriptions/${p.subscriptionId}/resourceGroups/${p.resourceGroup}/providers/Microsoft.Compute/virtualMachineScaleSets/${scaleSet}/extensions/${name}`;
 }
 
+/** The inbound rule that lets one member's nodes reach another's Corda P2P port. */
+function p2pRule(sourcePrefix: string, priority: number): SecurityRule {
+  return {
+    protocol: 'Tcp',
+    access: 'Allow',
+    direction: 'Inbound',
+    priority,
+    sourceAddressPrefix: sourcePrefix,
+    sourcePortRange: '*',
+    destinationAddressPrefix: 'VirtualNetwork',
+    destinationPortRange: '10002',
+    description: 'Corda P2P from a consortium member (TrustNet)',
+  };
+}
+
 export class Arm {
   private readonly clients = new Map<string, unknown>();
 
   constructor(private readonly options: ArmOptions) {}
+
+  /** Options for an SDK call that waits for a long operation. */
+  private lro(): { updateIntervalInMs?: number } {
+    return this.options.lroPollMs === undefined ? {} : { updateIntervalInMs: this.options.lroPollMs };
+  }
 
   private client<T>(kind: string, subscriptionId: string, make: (opts: object) => T): T {
     const key = `${kind}|${subscriptionId}`;
@@ -218,13 +243,18 @@ export class Arm {
   async validate(p: Placement, name: string, template: TemplateName, parameters: Record<string, unknown>) {
     await this.write(p.subscriptionId);
     try {
-      const result = await this.deployments(p.subscriptionId).deployments.validate(p.resourceGroup, name, {
-        properties: {
-          mode: 'Incremental',
-          template: loadTemplate(template),
-          parameters: asParameters(parameters),
+      const result = await this.deployments(p.subscriptionId).deployments.validate(
+        p.resourceGroup,
+        name,
+        {
+          properties: {
+            mode: 'Incremental',
+            template: loadTemplate(template),
+            parameters: asParameters(parameters),
+          },
         },
-      });
+        this.lro(),
+      );
       if (result.error)
         throw new AzureError(
           `DEPLOY.${upperSnake(result.error.code ?? 'InvalidTemplate')}`,
@@ -244,13 +274,18 @@ export class Arm {
     parameters: Record<string, unknown>,
   ): Promise<PlannedChange[]> {
     try {
-      const result = await this.deployments(p.subscriptionId).deployments.whatIf(p.resourceGroup, name, {
-        properties: {
-          mode: 'Incremental',
-          template: loadTemplate(template),
-          parameters: asParameters(parameters),
+      const result = await this.deployments(p.subscriptionId).deployments.whatIf(
+        p.resourceGroup,
+        name,
+        {
+          properties: {
+            mode: 'Incremental',
+            template: loadTemplate(template),
+            parameters: asParameters(parameters),
+          },
         },
-      });
+        this.lro(),
+      );
       if (result.error)
         throw new AzureError(
           'DEPLOY.WHAT_IF_FAILED',
@@ -279,26 +314,63 @@ export class Arm {
   ): Promise<void> {
     await this.write(p.subscriptionId);
     try {
-      await this.network(p.subscriptionId).securityRules.createOrUpdate(p.resourceGroup, nsg, rule, {
-        protocol: 'Tcp',
-        access: 'Allow',
-        direction: 'Inbound',
-        priority,
-        sourceAddressPrefix: sourcePrefix,
-        sourcePortRange: '*',
-        destinationAddressPrefix: 'VirtualNetwork',
-        destinationPortRange: '10002',
-        description: 'Corda P2P from a consortium member (TrustNet)',
-      });
+      await this.network(p.subscriptionId).securityRules.createOrUpdate(
+        p.resourceGroup,
+        nsg,
+        rule,
+        p2pRule(sourcePrefix, priority),
+        this.lro(),
+      );
     } catch (e) {
       throw toAzureError(`admit ${sourcePrefix} on ${nsg}`, e);
+    }
+  }
+
+  /**
+   * Starts admitting Corda P2P from `sourcePrefix` on a member's NSG and returns once Azure has accepted
+   * the rule (applying it takes seconds more; `ruleState` reads it), so a fan-out over 100 members
+   * holds no worker while the rules apply.
+   */
+  async startAdmitP2p(
+    p: Placement,
+    nsg: string,
+    rule: string,
+    sourcePrefix: string,
+    priority: number,
+  ): Promise<void> {
+    await this.write(p.subscriptionId);
+    try {
+      await this.network(p.subscriptionId)
+        .securityRules.createOrUpdate(p.resourceGroup, nsg, rule, p2pRule(sourcePrefix, priority))
+        .submitted();
+    } catch (e) {
+      throw toAzureError(`admit ${sourcePrefix} on ${nsg}`, e);
+    }
+  }
+
+  /** Where a security rule stands: applied, still applying, failed, or not there at all. */
+  async ruleState(
+    p: Placement,
+    nsg: string,
+    rule: string,
+  ): Promise<'succeeded' | 'running' | 'failed' | 'missing'> {
+    try {
+      const r = await this.network(p.subscriptionId).securityRules.get(p.resourceGroup, nsg, rule);
+      const state = (r.provisioningState ?? 'Succeeded').toLowerCase();
+      if (state === 'succeeded') return 'succeeded';
+      if (state === 'failed' || state === 'canceled') return 'failed';
+      return 'running';
+    } catch (e) {
+      const err = toAzureError(`read rule ${rule} on ${nsg}`, e);
+      if (err.code === 'AZURE.NOT_FOUND') return 'missing';
+      throw err;
     }
   }
 
   async removeRule(p: Placement, nsg: string, rule: string): Promise<void> {
     await this.write(p.subscriptionId);
     try {
-      await this.network(p.subscriptionId).securityRules.delete(p.resourceGroup, nsg, rule);
+      await this.network(p.subscriptionId).securityRules.delete(p.resourceGroup, nsg, rule, this.lro());
     } catch (e) {
       const err = toAzureError(`remove rule ${rule} from ${nsg}`, e);
       if (err.code !== 'AZURE.NOT_FOUND') throw err;
@@ -309,9 +381,14 @@ export class Arm {
   async setCapacity(p: Placement, scaleSet: string, capacity: number): Promise<void> {
     await this.write(p.subscriptionId);
     try {
-      await this.compute(p.subscriptionId).virtualMachineScaleSets.update(p.resourceGroup, scaleSet, {
-        sku: { capacity },
-      });
+      await this.compute(p.subscriptionId).virtualMachineScaleSets.update(
+        p.resourceGroup,
+        scaleSet,
+        {
+          sku: { capacity },
+        },
+        this.lro(),
+      );
     } catch (e) {
       throw toAzureError(`set ${scaleSet} capacity to ${capacity}`, e);
     }
@@ -363,9 +440,12 @@ export class Arm {
     await this.write(p.subscriptionId);
     const id = scaleSetExtensionId(p, scaleSet, name);
     try {
-      await this.resources(p.subscriptionId).resources.createOrUpdateById(id, EXTENSION_API_VERSION, {
-        properties,
-      });
+      await this.resources(p.subscriptionId).resources.createOrUpdateById(
+        id,
+        EXTENSION_API_VERSION,
+        { properties },
+        this.lro(),
+      );
     } catch (e) {
       throw toAzureError(`put extension ${name} on ${scaleSet}`, e);
     }
@@ -377,7 +457,7 @@ export class Arm {
     if (!(await this.exists(id, EXTENSION_API_VERSION))) return false;
     await this.write(p.subscriptionId);
     try {
-      await this.resources(p.subscriptionId).resources.deleteById(id, EXTENSION_API_VERSION);
+      await this.resources(p.subscriptionId).resources.deleteById(id, EXTENSION_API_VERSION, this.lro());
       return true;
     } catch (e) {
       const err = toAzureError(`delete extension ${name} from ${scaleSet}`, e);

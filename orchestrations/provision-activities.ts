@@ -47,6 +47,8 @@ export const CERTIFICATE_ACTIVITY = 'provisionCertificateV1';
 export const NODE_PARAMETERS_ACTIVITY = 'provisionNodeParametersV1';
 export const SHARED_KEY_ACTIVITY = 'provisionSharedKeyV1';
 export const ADMIT_ACTIVITY = 'provisionAdmitV1';
+export const ADMIT_START_ACTIVITY = 'provisionAdmitStartV1';
+export const ADMIT_READ_ACTIVITY = 'provisionAdmitReadV1';
 export const ACTIVATE_ACTIVITY = 'provisionActivateV1';
 export const FAIL_ACTIVITY = 'provisionFailV1';
 export const ABANDONED_ACTIVITY = 'provisionAbandonedV1';
@@ -165,9 +167,14 @@ export async function planProvisioning(
   const placements = getPlacements();
   const placement = await placements.ensure({ memberId: a.id, ...a.azure });
   const members = (await registry.allMembers()).filter((m) => m.status === 'ACTIVE' && m.id !== a.id);
+  // One listing instead of a read per member: the plan is on the critical path, and a consortium of
+  // 100 made it 100 reads in a row. A member without a placement yet (a founder before its first
+  // onboarding) gets one as before.
+  const placed = new Set((await placements.all()).map((p) => p.memberId));
+  // In order, so slots follow the members' order (concurrent creators would contend on the counter).
+  for (const m of members) if (!placed.has(m.id)) await placements.ensure({ memberId: m.id, ...m.azure });
   const peers: Peer[] = [];
   for (const m of members) {
-    await placements.ensure({ memberId: m.id, ...m.azure });
     peers.push({
       id: m.id,
       subscriptionId: m.azure.subscriptionId,
@@ -331,6 +338,45 @@ export function admitPeer(input: {
       p2pRulePriority(plan.slot),
     );
     return {};
+  });
+}
+
+type AdmitInput = { plan: Pick<ProvisionPlan, 'bankId' | 'placement' | 'slot'>; peer: Peer };
+
+/**
+ * Starts the peer's NSG rule for the new bank and returns once Azure has accepted it: `running` (read
+ * it again later), or a failed outcome for a permanent refusal.
+ */
+export function startAdmitPeer(input: AdmitInput): Promise<StepOutcome> {
+  return outcome(async () => {
+    const { plan, peer } = input;
+    await getArm().startAdmitP2p(
+      peer,
+      bankResourceNames(peer.id).nsg,
+      p2pRuleName(plan.bankId),
+      plan.placement.addressSpace,
+      p2pRulePriority(plan.slot),
+    );
+    return { state: 'running' };
+  });
+}
+
+/** Reads the peer's NSG rule for the new bank: `succeeded`, `running`, or a failed outcome. */
+export function readAdmitPeer(input: AdmitInput): Promise<StepOutcome> {
+  return outcome(async () => {
+    const { plan, peer } = input;
+    const nsg = bankResourceNames(peer.id).nsg;
+    const rule = p2pRuleName(plan.bankId);
+    const state = await getArm().ruleState(peer, nsg, rule);
+    if (state === 'failed' || state === 'missing')
+      throw new AzureError(
+        state === 'failed' ? 'AZURE.RULE_FAILED' : 'AZURE.NOT_FOUND',
+        state === 'failed'
+          ? `Azure could not apply rule ${rule} on ${nsg} of ${peer.id}.`
+          : `Rule ${rule} on ${nsg} of ${peer.id} is gone: it was deleted while being applied.`,
+        { transient: false },
+      );
+    return { state };
   });
 }
 
@@ -564,6 +610,8 @@ df.app.activity(NODE_PARAMETERS_ACTIVITY, { handler: nodeParametersFor });
 df.app.activity(CERTIFICATE_ACTIVITY, { handler: certificateFor });
 df.app.activity(SHARED_KEY_ACTIVITY, { handler: sharedKeyFor });
 df.app.activity(ADMIT_ACTIVITY, { handler: admitPeer });
+df.app.activity(ADMIT_START_ACTIVITY, { handler: startAdmitPeer });
+df.app.activity(ADMIT_READ_ACTIVITY, { handler: readAdmitPeer });
 df.app.activity(ACTIVATE_ACTIVITY, {
   extraInputs: [df.input.durableClient()],
   handler: (plan: ProvisionPlan, context: InvocationContext) =>

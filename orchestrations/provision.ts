@@ -17,6 +17,8 @@ import {
   ACTIVATE_ACTIVITY,
   ABANDONED_ACTIVITY,
   ADMIT_ACTIVITY,
+  ADMIT_READ_ACTIVITY,
+  ADMIT_START_ACTIVITY,
   CERTIFICATE_ACTIVITY,
   DRY_RUN_ACTIVITY,
   FAIL_ACTIVITY,
@@ -298,7 +300,37 @@ const provision: OrchestrationHandler = function* (context: OrchestrationContext
     reason: winner === abandon ? 'abandoned by a member' : `no retry within ${plan.retryWindow}`,
     pollMs: plan.pollMs,
   };
-  yield context.df.callSubOrchestrator(TEARDOWN_ORCHESTRATOR, teardown, subId(plan, 'teardown'));
+  // A teardown that Azure refuses (a lock, a 403) stops where it is and says so in the `teardown` step;
+  // a member's next `abandon` runs it again from there, as often as it takes.
+  for (let round = 0; ; round++) {
+    // The type is imported inline: this tail is edited apart from the file's imports.
+    let result: import('./teardown').TeardownResult;
+    try {
+      result = yield context.df.callSubOrchestrator(
+        TEARDOWN_ORCHESTRATOR,
+        teardown,
+        subId(plan, round === 0 ? 'teardown' : `teardown-${round}`),
+      );
+    } catch (e) {
+      result = { tornDown: false, deleted: 0, stoppedAt: 'plan', error: exhausted(e) };
+      yield context.df.callActivityWithRetry(STEP_ACTIVITY, azureRetry, {
+        requestId: plan.requestId,
+        step: 'teardown',
+        state: 'failed',
+        error: result.error,
+      });
+    }
+    if (result.tornDown) break;
+    // Tells the members (step-failed, once per round) and leaves the phase `failed`.
+    yield context.df.callActivityWithRetry(FAIL_ACTIVITY, azureRetry, {
+      requestId: plan.requestId,
+      step: 'teardown',
+      error: result.error,
+      attempt: plan.attempt + round,
+    });
+    context.df.setCustomStatus({ phase: 'failed', step: 'teardown', error: result.error, tornDown: false });
+    yield context.df.waitForExternalEvent(ABANDON_EVENT);
+  }
   yield context.df.callActivityWithRetry(ABANDONED_ACTIVITY, azureRetry, teardown);
   context.df.setCustomStatus({ phase: 'failed', step: f.step, error: f.error, tornDown: true });
   return { phase: 'failed', tornDown: true };
@@ -332,7 +364,7 @@ const gatewayBranch: OrchestrationHandler = function* (context: OrchestrationCon
       plan.peers.map((peer) =>
         context.df.callSubOrchestrator(
           PEER_ORCHESTRATOR,
-          { plan: run, peer, gatewayId },
+          { plan: run, peer, gatewayId, admit: 'poll' } satisfies PeerInput,
           subId(plan, `peer-${peer.id}`),
         ),
       ),
@@ -342,13 +374,22 @@ const gatewayBranch: OrchestrationHandler = function* (context: OrchestrationCon
   });
 };
 
+/**
+ * What a peer sub-orchestration is given. `admit: 'poll'` (every peer started now) starts the NSG rule
+ * and reads it between timers, so no worker waits on it; without it (instances started before) the
+ * rule was applied in one activity that waited. The input fixes the path for the instance's life, so
+ * its replays stay deterministic.
+ */
+interface PeerInput {
+  plan: PeerRun;
+  peer: Peer;
+  gatewayId: string;
+  admit?: 'poll';
+}
+
 /** One member: a connection each way (the pair's shared key read from the vault) and its NSG rule. */
 const peer: OrchestrationHandler = function* (context: OrchestrationContext) {
-  const { plan, peer, gatewayId } = context.df.getInput<{
-    plan: PeerRun;
-    peer: Peer;
-    gatewayId: string;
-  }>();
+  const { plan, peer, gatewayId, admit } = context.df.getInput<PeerInput>();
   try {
     const secretRef: string = yield context.df.callActivityWithRetry(SHARED_KEY_ACTIVITY, azureRetry, {
       a: plan.bankId,
@@ -372,15 +413,33 @@ const peer: OrchestrationHandler = function* (context: OrchestrationContext) {
       connectionParameters(other, bank, ''),
     );
     back.parameters['sharedKey'] = { secretRef };
+    const admitInput = { plan, peer };
     const [there, home, admitted]: [DeploymentState, DeploymentState, StepOutcome] =
       yield context.df.Task.all([
         context.df.callSubOrchestrator(DEPLOY_ORCHESTRATOR, out, subId(plan, out.name)),
         context.df.callSubOrchestrator(DEPLOY_ORCHESTRATOR, back, subId(plan, back.name)),
-        context.df.callActivityWithRetry(ADMIT_ACTIVITY, azureRetry, { plan, peer }),
+        context.df.callActivityWithRetry(
+          admit === 'poll' ? ADMIT_START_ACTIVITY : ADMIT_ACTIVITY,
+          azureRetry,
+          admitInput,
+        ),
       ]);
     for (const d of [there, home])
       if (d.state === 'failed') return { ok: false, error: d.error } satisfies StepOutcome;
     if (!admitted.ok) return admitted;
+    if (admit === 'poll') {
+      // The rule was only started; it has almost always applied by the time both connections have.
+      for (;;) {
+        const read: StepOutcome = yield context.df.callActivityWithRetry(
+          ADMIT_READ_ACTIVITY,
+          azureRetry,
+          admitInput,
+        );
+        if (!read.ok) return read;
+        if (read.outputs['state'] === 'succeeded') break;
+        yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + plan.pollMs));
+      }
+    }
     return { ok: true, outputs: {} };
   } catch (e) {
     return { ok: false, error: exhausted(e) } as StepOutcome;

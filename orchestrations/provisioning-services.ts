@@ -4,7 +4,7 @@ import { azureConnection } from '../azure/connection';
 import { Placements } from '../azure/placements';
 import { table } from '../azure/tables';
 import { nowMs } from '../runtime/clock';
-import { readSetting, requireSetting } from '../runtime/settings';
+import { durationSettingMs, readSetting, requireSetting } from '../runtime/settings';
 
 /**
  * The provisioning adapters, made once per environment: Resource Manager (with the shared write
@@ -29,6 +29,8 @@ export function getArm(): Arm {
         httpClient: connection.httpClient,
         retryOptions: connection.retryOptions,
         budget,
+        // Polls an SDK waits out itself follow the platform's poll interval, never slower than the SDK's 2 s.
+        lroPollMs: Math.min(durationSettingMs('TRUSTNET_POLL_INTERVAL', 'PT30S'), 2000),
       }),
     };
   }

@@ -18,6 +18,7 @@ import {
   refersTo,
   viewOf,
 } from './resources';
+import { ScopedLocks } from './locks';
 import { type DeploymentScope, type Route, operationNames, parseRoute } from './routes';
 import {
   type ArmErrorBody,
@@ -27,6 +28,7 @@ import {
   type GroupRecord,
   type OperationRecord,
   type RunRecord,
+  scopeKey,
 } from './store';
 import {
   type DeploymentTarget,
@@ -221,6 +223,25 @@ const WRITE_VERBS = new Set(['PUT', 'PATCH', 'DELETE', 'POST']);
  * deployments (with a template engine), the network and compute calls the platform makes, their
  * long-running operations, access (delegation), faults and write throttling. See README.md.
  */
+/** The scope a write locks: its resource group, or its subscription for writes above groups. */
+function lockScope(route: Route): string {
+  switch (route.kind) {
+    case 'deployments':
+    case 'deployment':
+      return scopeKey(route.scope.subscriptionId, route.scope.resourceGroup);
+    case 'group':
+    case 'groupResources':
+    case 'resource':
+    case 'collection':
+      return scopeKey(route.subscriptionId, route.resourceGroup);
+    case 'groups':
+    case 'operation':
+      return scopeKey(route.subscriptionId);
+    default:
+      return '';
+  }
+}
+
 export class ArmEmulator {
   readonly handle: CloudHandler;
   private readonly store: ArmStore;
@@ -229,7 +250,8 @@ export class ArmEmulator {
   private readonly counters = { writes: 0, peak: 0, second: Number.NaN, inSecond: 0, throttled: 0 };
   private readonly runs: Record<string, number> = {};
   private readonly tenants = new Map<string, string>();
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly locks = new ScopedLocks();
+  private readonly chains = new Map<string, Promise<unknown>>();
 
   constructor(private readonly opts: ArmEmulatorOptions) {
     this.store = new ArmStore(opts.tables);
@@ -246,11 +268,24 @@ export class ArmEmulator {
     return Math.round(seconds * 1000 * this.opts.latencyFactor);
   }
 
-  /** Writes go one at a time, so concurrent requests see each other's effects as ARM's would. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.chain.then(fn, fn);
-    this.chain = next.catch(() => undefined);
-    return next;
+  /**
+   * Writes to one resource group (or, above groups, one subscription) go one at a time, so concurrent
+   * requests there see each other's effects as ARM's would; deployments are the exception, as in ARM:
+   * many start side by side in one group (each name one at a time), and other writes to the group wait
+   * for them. Writes to different groups never wait for each other. (One lock for the whole cloud made
+   * a 100-member peering fan-out queue its 300 writes behind each other.)
+   */
+  private exclusive<T>(route: Route, fn: () => Promise<T>): Promise<T> {
+    const scope = lockScope(route);
+    if (route.kind === 'deployment')
+      return this.locks.run(
+        [
+          [scope, 'shared'],
+          [`${scope}|deployment|${route.name.toLowerCase()}`, 'exclusive'],
+        ],
+        fn,
+      );
+    return this.locks.run([[scope, 'exclusive']], fn);
   }
 
   stats(): ArmStats {
@@ -308,7 +343,7 @@ export class ArmEmulator {
     let res: CloudResponse;
     try {
       res = WRITE_VERBS.has(req.method)
-        ? await this.exclusive(() => this.route(route, req))
+        ? await this.exclusive(route, () => this.route(route, req))
         : await this.route(route, req);
     } catch (e) {
       if (e instanceof ArmFailure) res = e.response;
@@ -468,7 +503,7 @@ export class ArmEmulator {
     tenantId?: string;
     delegated?: boolean;
   }): Promise<void> {
-    await this.exclusive(async () => {
+    await this.locks.run([[scopeKey(p.subscriptionId, p.resourceGroup), 'exclusive']], async () => {
       if (p.tenantId) {
         const s = await this.store.getSubscription(p.subscriptionId);
         await this.store.putSubscription({ ...s, subscriptionId: p.subscriptionId, tenantId: p.tenantId });
@@ -659,9 +694,15 @@ export class ArmEmulator {
     return `${req.url.protocol}//${req.url.host}`;
   }
 
+  /**
+   * Retry-After in whole seconds, as ARM sends it. An operation scaled down to under a second here
+   * cannot be said in whole seconds: rounding it up to 1 s made every short operation (a rule, a
+   * validation) wait a second, 5–50 times its modelled length, so under a second none is sent and the
+   * client polls at its own interval.
+   */
   private retryAfter(doneAt: number): Record<string, string> {
     const left = doneAt - this.now();
-    return left > 0 ? { 'retry-after': String(Math.min(60, Math.max(1, Math.ceil(left / 1000)))) } : {};
+    return left >= 1000 ? { 'retry-after': String(Math.min(60, Math.floor(left / 1000))) } : {};
   }
 
   private operationUrls(req: CloudRequest, op: AsyncOperation, namespace: string, location: string) {
