@@ -368,6 +368,26 @@ describe('verifyChain', () => {
       await broken(entries, 18, 'certificate 0a1b was issued without an approved decision on request r-2');
     });
 
+    it('when a certificate without a request is not a founder’s, or names another seed entry', async () => {
+      const founder: Record<string, unknown> = { ...chain[18]!.data, memberId: 'bank-a', decisionSeq: 0 };
+      delete founder['requestId'];
+      // A founder's certificate, issued against its seed entry: accepted.
+      await expect(
+        verifyChain(withDraft(18, { ...draftOf(chain[18]!), data: founder })),
+      ).resolves.toMatchObject({ ok: true });
+      await broken(
+        withDraft(18, { ...draftOf(chain[18]!), data: { ...founder, decisionSeq: 1 } }),
+        18,
+        'certificate 0a1b names decision 1, but founder bank-a was seeded at entry 0',
+      );
+      // bank-c was admitted by vote, not seeded: without its request the certificate maps to nothing.
+      await broken(
+        withDraft(18, { ...draftOf(chain[18]!), data: { ...founder, memberId: 'bank-c', decisionSeq: 5 } }),
+        18,
+        "certificate 0a1b was issued without an approved decision or a founder's seed entry for bank-c",
+      );
+    });
+
     it('when a retry is recorded for another request than it signed', async () => {
       const entries = withDraft(22, { ...draftOf(chain[22]!), data: { requestId: 'r-2', action: 'retry' } });
       await broken(entries, 22, 'jws payload subject r-1 does not match data.requestId r-2');

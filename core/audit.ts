@@ -44,7 +44,8 @@ export type AuditKind =
   /**
    * No jws; the consortium CA signed a node CA certificate. data: { requestId, memberId, serial, subject,
    * issuer, thumbprint, notAfter, decisionSeq } — decisionSeq is the `request.decided` entry (outcome
-   * approved) it was issued against; verification refuses a certificate without one.
+   * approved) it was issued against; verification refuses a certificate without one. A founder has no
+   * request: its certificate has no requestId, and decisionSeq is the founder's `member.seeded` entry.
    */
   | 'certificate.issued'
   /** No jws; data: { memberId, serial, reason }. The CRL at GET /api/crl lists it. */
@@ -206,6 +207,8 @@ interface ChainState {
   requestKeys: Map<string, string>;
   /** Request id → seq of its `request.decided` entry with outcome approved. */
   approvals: Map<string, number>;
+  /** Founder id → seq of its `member.seeded` entry (what a founder's certificate is issued against). */
+  seeded: Map<string, number>;
 }
 
 /**
@@ -215,7 +218,12 @@ interface ChainState {
  * breaks (the entries before it verify).
  */
 export async function verifyChain(entries: AuditEntry[]): Promise<Verification> {
-  const state: ChainState = { members: new Map(), requestKeys: new Map(), approvals: new Map() };
+  const state: ChainState = {
+    members: new Map(),
+    requestKeys: new Map(),
+    approvals: new Map(),
+    seeded: new Map(),
+  };
   let previous: AuditEntry | undefined;
   for (const [index, entry] of entries.entries()) {
     const reason = await check(entry, index, previous, state);
@@ -271,6 +279,7 @@ function apply(entry: AuditEntry, state: ChainState): string | undefined {
         return `member ${memberId} is not a member at this point`;
       }
       state.members.set(memberId, key);
+      if (entry.kind === 'member.seeded') state.seeded.set(memberId, entry.seq);
       return undefined;
     }
     case 'request.received': {
@@ -287,8 +296,18 @@ function apply(entry: AuditEntry, state: ChainState): string | undefined {
       return undefined;
     }
     case 'certificate.issued': {
-      // Every certificate the consortium CA signs maps to the approval that allowed it.
+      // Every certificate the consortium CA signs maps to the approval that allowed it, or for a
+      // founder (no request) to the founder's seed entry.
       const requestId = data['requestId'];
+      if (requestId === undefined) {
+        const memberId = data['memberId'];
+        const seed = typeof memberId === 'string' ? state.seeded.get(memberId) : undefined;
+        if (seed === undefined)
+          return `certificate ${String(data['serial'])} was issued without an approved decision or a founder's seed entry for ${String(memberId)}`;
+        if (data['decisionSeq'] !== seed)
+          return `certificate ${String(data['serial'])} names decision ${String(data['decisionSeq'])}, but founder ${String(memberId)} was seeded at entry ${seed}`;
+        return undefined;
+      }
       const decision = typeof requestId === 'string' ? state.approvals.get(requestId) : undefined;
       if (decision === undefined)
         return `certificate ${String(data['serial'])} was issued without an approved decision on request ${String(requestId)}`;

@@ -13,6 +13,9 @@ import {
   testConsortium,
 } from '../test/trustnet';
 
+// An onboarding, then a year of daily timers renewing four members: generous on a busy 2-core machine.
+jest.setTimeout(120_000);
+
 /** A node certificate is renewed by the daily timer once it is within TRUSTNET_CERT_RENEW_BEFORE of expiry. */
 describe('certificate renewal', () => {
   let host: Awaited<ReturnType<typeof startTrustNet>>;
@@ -93,5 +96,16 @@ describe('certificate renewal', () => {
     expect(issued.map((e: Json) => e.data.generation)).toEqual([1, 2]);
     expect(issued[1].data.decisionSeq).toBe(issued[0].data.decisionSeq);
     await expect(verifyAudit(audit.items)).resolves.toMatchObject({ ok: true });
+    // The founders' certificates, issued when the local cloud first started, were renewed too,
+    // against their seed entries.
+    for (const founder of ['bank-a', 'bank-b', 'bank-c']) {
+      expect((await getPlacements().get(founder))!.certificate!.generation).toBe(2);
+      const theirs = audit.items.filter(
+        (e: Json) => e.kind === 'certificate.issued' && e.subject === founder,
+      );
+      expect(theirs.map((e: Json) => e.data.generation)).toEqual([1, 2]);
+      expect(theirs[1].data.decisionSeq).toBe(theirs[0].data.decisionSeq);
+      expect(theirs[1].data.requestId).toBeUndefined();
+    }
   });
 });

@@ -161,7 +161,7 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
     // The audit log verifies, and the certificate maps to the approval it was issued against.
     const audit = await json(await fetch(`${host.url}/api/audit?limit=1000`));
     await expect(verifyAudit(audit.items)).resolves.toMatchObject({ ok: true });
-    const issued = audit.items.find((e: Json) => e.kind === 'certificate.issued');
+    const issued = audit.items.find((e: Json) => e.kind === 'certificate.issued' && e.subject === 'bank-d');
     const decision = audit.items.find((e: Json) => e.seq === issued.data.decisionSeq);
     expect(decision).toMatchObject({ kind: 'request.decided', data: { outcome: 'approved' } });
   });

@@ -8,7 +8,7 @@ import { nowMs } from '../runtime/clock';
 import { durationSettingMs } from '../runtime/settings';
 import { azureRetry } from './deploy';
 import { getPlacements } from './provisioning-services';
-import { issueNodeCertificate } from './vaults';
+import { FOUNDER_REQUEST_PREFIX, issueNodeCertificate } from './vaults';
 import type { InvocationContext } from '@azure/functions';
 import { notify } from './notify';
 import { memberRef } from './notify-events';
@@ -40,10 +40,11 @@ export async function renewCertificate(
   const member = await registry.getMember(input.memberId);
   const placement = await getPlacements().get(input.memberId);
   if (!member || member.status !== 'ACTIVE') return { skipped: `${input.memberId} is not ACTIVE` };
-  if (!member.requestId || !placement?.vaultUri || !placement.certificate)
+  if ((!member.requestId && !member.founder) || !placement?.vaultUri || !placement.certificate)
     return { skipped: `${input.memberId} has no platform-issued certificate` };
   const plan = {
-    requestId: member.requestId,
+    // A founder's certificates are issued against its seeding (see FOUNDER_REQUEST_PREFIX).
+    requestId: member.requestId ?? `${FOUNDER_REQUEST_PREFIX}${member.id}`,
     bankId: member.id,
     legalName: member.legalName,
   } as ProvisionPlan;

@@ -1,6 +1,7 @@
 import * as df from 'durable-functions';
-import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
+import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
 import { AzureError } from '../azure/azure-error';
+import { VaultError } from '../azure/key-vault';
 import {
   bankResourceNames,
   p2pRuleName,
@@ -13,7 +14,7 @@ import type { AzurePlacement, Member } from '../core/membership';
 import { getAudit, getRegistry } from '../functions/edge/services';
 import { nowMs } from '../runtime/clock';
 import { azureRetry } from './deploy';
-import { pollIntervalMs, recordStep } from './provision-activities';
+import { pollIntervalMs, recordStep, type StepError } from './provision-activities';
 import { getArm, getPlacements } from './provisioning-services';
 import { deletePlatformSecret } from './vaults';
 
@@ -22,6 +23,8 @@ import { deletePlatformSecret } from './vaults';
  * then its own resources stage by stage (Azure refuses to delete a gateway with connections, or a VNet
  * with a gateway in it), and revokes its node certificate. Used by an abandoned onboarding and by a
  * member's removal. Every stage is started by one activity and watched by another between timers.
+ * A permanent refusal (403, a lock) stops it at that stage: the `teardown` step fails with the code,
+ * the orchestration completes with `tornDown: false`, and running it again resumes there.
  */
 export const TEARDOWN_ORCHESTRATOR = 'teardownV1';
 export const TEARDOWN_PLAN = 'teardownPlanV1';
@@ -40,6 +43,48 @@ export interface TeardownInput {
   pollMs: number;
 }
 
+/** What an activity of the teardown answers: its value, or the permanent refusal that stops the teardown. */
+export type TeardownOutcome<T> = { ok: true; value: T } | { ok: false; error: StepError };
+
+/**
+ * How a teardown ended. `tornDown: false` says where it stopped (`rules`, `plan`, a stage index, or
+ * `finish`) and why; what was deleted before stays deleted, and running it again resumes there (every
+ * stage looks before it deletes).
+ */
+export type TeardownResult =
+  | { tornDown: true; deleted: number }
+  | { tornDown: false; deleted: number; stoppedAt: 'rules' | 'plan' | 'finish' | number; error: StepError };
+
+/**
+ * Permanent Azure or Key Vault refusals (403, a lock, a conflict) come back as an outcome, so the
+ * teardown stops at that stage and says why; transient ones throw, so the orchestrator's retry applies.
+ */
+async function refusable<T>(work: () => Promise<T>): Promise<TeardownOutcome<T>> {
+  try {
+    return { ok: true, value: await work() };
+  } catch (e) {
+    if ((e instanceof AzureError || e instanceof VaultError) && !e.transient) {
+      const { code, message, azureCode } = e.toJSON();
+      return { ok: false, error: { code, message, ...(azureCode ? { azureCode } : {}) } };
+    }
+    throw e;
+  }
+}
+
+/** One activity, with a transient failure that outlasted its retries folded into a refusal too. */
+function* attempt<T>(
+  context: OrchestrationContext,
+  name: string,
+  payload: unknown,
+): Generator<Task, TeardownOutcome<T>, TeardownOutcome<T>> {
+  try {
+    return yield context.df.callActivityWithRetry(name, azureRetry, payload);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    return { ok: false, error: { code: 'AZURE.RETRIES_EXHAUSTED', message: message.slice(0, 500) } };
+  }
+}
+
 const teardown: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = context.df.getInput<TeardownInput>();
   if (input.requestId)
@@ -47,27 +92,57 @@ const teardown: OrchestrationHandler = function* (context: OrchestrationContext)
       requestId: input.requestId,
       state: 'running',
     });
-  yield context.df.callActivityWithRetry(TEARDOWN_RULES, azureRetry, input);
-  const stageCount: number = yield context.df.callActivityWithRetry(TEARDOWN_PLAN, azureRetry, input);
   let deleted = 0;
-  for (let i = 0; i < stageCount; i++) {
-    let pending: DeletableResource[] = yield context.df.callActivityWithRetry(TEARDOWN_START, azureRetry, {
-      input,
-      stage: i,
-    });
+  let stopped: { at: 'rules' | 'plan' | 'finish' | number; error: StepError } | undefined;
+  const rules = yield* attempt<void>(context, TEARDOWN_RULES, input);
+  if (!rules.ok) stopped = { at: 'rules', error: rules.error };
+  const plan = stopped ? undefined : yield* attempt<number>(context, TEARDOWN_PLAN, input);
+  if (plan && !plan.ok) stopped = { at: 'plan', error: plan.error };
+  // Stage by stage: a stage that is refused stops everything after it (Azure would refuse those too,
+  // e.g. a VNet whose gateway is still there).
+  for (let i = 0; plan?.ok && !stopped && i < plan.value; i++) {
+    const started = yield* attempt<DeletableResource[]>(context, TEARDOWN_START, { input, stage: i });
+    if (!started.ok) {
+      stopped = { at: i, error: started.error };
+      break;
+    }
+    let pending = started.value;
     deleted += pending.length;
     while (pending.length > 0) {
       yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + input.pollMs));
-      pending = yield context.df.callActivityWithRetry(TEARDOWN_REMAINING, azureRetry, pending);
+      const left = yield* attempt<DeletableResource[]>(context, TEARDOWN_REMAINING, pending);
+      if (!left.ok) {
+        stopped = { at: i, error: left.error };
+        break;
+      }
+      pending = left.value;
     }
   }
-  yield context.df.callActivityWithRetry(TEARDOWN_FINISH, azureRetry, { input, deleted });
+  if (!stopped) {
+    const finished = yield* attempt<void>(context, TEARDOWN_FINISH, { input, deleted });
+    if (!finished.ok) stopped = { at: 'finish', error: finished.error };
+  }
   if (input.requestId)
     yield context.df.callActivityWithRetry(TEARDOWN_STEP, azureRetry, {
       requestId: input.requestId,
-      state: 'succeeded',
+      state: stopped ? 'failed' : 'succeeded',
+      ...(stopped ? { error: stopped.error } : {}),
     });
-  return { deleted };
+  if (!stopped) return { tornDown: true, deleted } satisfies TeardownResult;
+  // Logged once, not on every replay: a removal has no request whose status would show it.
+  if (!context.df.isReplaying)
+    context.log(
+      JSON.stringify({
+        event: 'teardown.failed',
+        instanceId: context.df.instanceId,
+        memberId: input.bankId,
+        requestId: input.requestId ?? null,
+        stoppedAt: stopped.at,
+        code: stopped.error.code,
+        azureCode: stopped.error.azureCode ?? null,
+      }),
+    );
+  return { tornDown: false, deleted, stoppedAt: stopped.at, error: stopped.error } satisfies TeardownResult;
 };
 
 async function stagesOf(input: TeardownInput): Promise<DeletableResource[][]> {
@@ -157,14 +232,25 @@ export async function finish(p: { input: TeardownInput; deleted: number }): Prom
 }
 
 df.app.orchestration(TEARDOWN_ORCHESTRATOR, teardown);
-df.app.activity(TEARDOWN_PLAN, { handler: stageCount });
-df.app.activity(TEARDOWN_START, { handler: startStage });
-df.app.activity(TEARDOWN_REMAINING, { handler: remaining });
-df.app.activity(TEARDOWN_RULES, { handler: removeRules });
-df.app.activity(TEARDOWN_FINISH, { handler: finish });
+df.app.activity(TEARDOWN_PLAN, { handler: (input: TeardownInput) => refusable(() => stageCount(input)) });
+df.app.activity(TEARDOWN_START, {
+  handler: (p: { input: TeardownInput; stage: number }) => refusable(() => startStage(p)),
+});
+df.app.activity(TEARDOWN_REMAINING, {
+  handler: (resources: DeletableResource[]) => refusable(() => remaining(resources)),
+});
+df.app.activity(TEARDOWN_RULES, { handler: (input: TeardownInput) => refusable(() => removeRules(input)) });
+df.app.activity(TEARDOWN_FINISH, {
+  handler: (p: { input: TeardownInput; deleted: number }) => refusable(() => finish(p)),
+});
 df.app.activity(TEARDOWN_STEP, {
-  handler: (p: { requestId: string; state: 'running' | 'succeeded' }) =>
-    recordStep({ requestId: p.requestId, step: 'teardown', state: p.state }),
+  handler: (p: { requestId: string; state: 'running' | 'succeeded' | 'failed'; error?: StepError }) =>
+    recordStep({
+      requestId: p.requestId,
+      step: 'teardown',
+      state: p.state,
+      ...(p.error ? { error: p.error } : {}),
+    }),
 });
 
 /**

@@ -61,6 +61,32 @@ export async function deletePlatformSecret(name: string): Promise<void> {
   await platformVault().deleteSecret(name);
 }
 
+/**
+ * A founder has no request: its plan's requestId is `founder:<id>` (as the local cloud names what it
+ * builds for founders), and its certificates are issued against its `member.seeded` entry.
+ */
+export const FOUNDER_REQUEST_PREFIX = 'founder:';
+
+/** The audit entry a certificate is issued against: the request's approval, or a founder's seeding. */
+async function issuedAgainst(plan: ProvisionPlan): Promise<{ decisionSeq: number; requestId?: string }> {
+  if (!plan.requestId.startsWith(FOUNDER_REQUEST_PREFIX))
+    return { decisionSeq: await approvalSeq(plan.requestId), requestId: plan.requestId };
+  const audit = await getAudit();
+  let seeded: number | undefined;
+  let continuation: string | null = null;
+  do {
+    const page: Awaited<ReturnType<typeof audit.list>> = await audit.list({ continuation, limit: 500 });
+    // The latest, as `audit verify` reads it.
+    for (const e of page.items) if (e.kind === 'member.seeded' && e.subject === plan.bankId) seeded = e.seq;
+    continuation = page.continuation;
+  } while (continuation);
+  if (seeded === undefined)
+    throw Object.assign(new Error(`Founder ${plan.bankId} has no member.seeded entry: no certificate.`), {
+      code: 'CERT.NO_APPROVAL',
+    });
+  return { decisionSeq: seeded };
+}
+
 /** The audit entry of the approval this request's certificate is issued against. */
 async function approvalSeq(requestId: string): Promise<number> {
   const audit = await getAudit();
@@ -102,7 +128,7 @@ export async function issueNodeCertificate(
   vaultUri: string,
   generation = 1,
 ): Promise<Record<string, unknown>> {
-  const decisionSeq = await approvalSeq(plan.requestId);
+  const { decisionSeq, requestId } = await issuedAgainst(plan);
   const name = bankResourceNames(plan.bankId).certificate;
   const bankVault = vaultAt(vaultUri);
   const serial = certificateSerial(plan.requestId, generation);
@@ -144,7 +170,7 @@ export async function issueNodeCertificate(
         subject: plan.bankId,
         actor: 'platform',
         data: {
-          requestId: plan.requestId,
+          ...(requestId ? { requestId } : {}),
           memberId: plan.bankId,
           serial: described.serial,
           subject: described.subject,

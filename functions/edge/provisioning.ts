@@ -49,10 +49,16 @@ export function provisioningDecision(action: 'retry' | 'abandon') {
         'PROVISIONING.NOT_FAILED',
         `Request ${id} is ${found.phase}; ${action} applies only to an onboarding that failed.`,
       );
-    if ((found.steps ?? []).some((s) => s.name === 'teardown'))
+    // A teardown that Azure refused part-way is finished by abandoning again; nothing else follows one.
+    const teardown = (found.steps ?? []).find((s) => s.name === 'teardown');
+    if (teardown && !(action === 'abandon' && teardown.state === 'failed'))
       throw conflict(
         'PROVISIONING.NOT_FAILED',
-        `Request ${id} was abandoned and torn down; the bank may apply again with a new request.`,
+        teardown.state === 'succeeded'
+          ? `Request ${id} was abandoned and torn down; the bank may apply again with a new request.`
+          : teardown.state === 'failed'
+            ? `Request ${id} is being abandoned and its teardown stopped part-way; abandon it again to finish.`
+            : `Request ${id} is being torn down.`,
       );
     await (
       await getAudit()
