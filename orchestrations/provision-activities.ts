@@ -47,6 +47,7 @@ export const CERTIFICATE_ACTIVITY = 'provisionCertificateV1';
 export const NODE_PARAMETERS_ACTIVITY = 'provisionNodeParametersV1';
 export const SHARED_KEY_ACTIVITY = 'provisionSharedKeyV1';
 export const ADMIT_ACTIVITY = 'provisionAdmitV1';
+export const SHARED_KEYS_ACTIVITY = 'provisionSharedKeysV1';
 export const ADMIT_START_ACTIVITY = 'provisionAdmitStartV1';
 export const ADMIT_READ_ACTIVITY = 'provisionAdmitReadV1';
 export const ACTIVATE_ACTIVITY = 'provisionActivateV1';
@@ -322,6 +323,21 @@ export async function sharedKeyFor(input: { a: string; b: string }): Promise<str
   const name = sharedKeySecretName(input.a, input.b);
   await ensureSharedKey(name);
   return name;
+}
+
+/**
+ * Every pair's shared key at once (a few at a time against the vault), while the gateway builds: each
+ * peer's connections then start without a vault round trip of their own on the critical path.
+ */
+export async function sharedKeysFor(input: { bankId: string; peers: string[] }): Promise<number> {
+  const queue = [...input.peers];
+  await Promise.all(
+    Array.from({ length: Math.min(8, queue.length) }, async () => {
+      for (let peer = queue.shift(); peer !== undefined; peer = queue.shift())
+        await ensureSharedKey(sharedKeySecretName(input.bankId, peer));
+    }),
+  );
+  return input.peers.length;
 }
 
 export function admitPeer(input: {
@@ -610,6 +626,7 @@ df.app.activity(NODE_PARAMETERS_ACTIVITY, { handler: nodeParametersFor });
 df.app.activity(CERTIFICATE_ACTIVITY, { handler: certificateFor });
 df.app.activity(SHARED_KEY_ACTIVITY, { handler: sharedKeyFor });
 df.app.activity(ADMIT_ACTIVITY, { handler: admitPeer });
+df.app.activity(SHARED_KEYS_ACTIVITY, { handler: sharedKeysFor });
 df.app.activity(ADMIT_START_ACTIVITY, { handler: startAdmitPeer });
 df.app.activity(ADMIT_READ_ACTIVITY, { handler: readAdmitPeer });
 df.app.activity(ACTIVATE_ACTIVITY, {

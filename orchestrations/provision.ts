@@ -7,6 +7,7 @@ import {
   gatewayIdOf,
   networkParameters,
   gatewayParameters,
+  sharedKeySecretName,
   type Peer,
   type ProvisionPlan,
   type ProvisioningStep,
@@ -25,6 +26,7 @@ import {
   NODE_PARAMETERS_ACTIVITY,
   PLAN_ACTIVITY,
   SHARED_KEY_ACTIVITY,
+  SHARED_KEYS_ACTIVITY,
   STEP_ACTIVITY,
   VAULT_PARAMETERS_ACTIVITY,
   type StepError,
@@ -122,15 +124,40 @@ function* deployStep(
       input,
       subId(plan, input.name),
     );
-    if (state.state === 'succeeded') return { ok: true, outputs: state.outputs };
-    if (state.state === 'failed') return { ok: false, error: state.error };
-    return {
-      ok: false,
-      error: { code: 'DEPLOY.UNKNOWN', message: `Deployment ${input.name} ended unsettled.` },
-    };
+    return settled(state, input.name);
   } catch (e) {
     return { ok: false, error: exhausted(e) };
   }
+}
+
+function settled(state: DeploymentState, name: string): StepOutcome {
+  if (state.state === 'succeeded') return { ok: true, outputs: state.outputs };
+  if (state.state === 'failed') return { ok: false, error: state.error };
+  return { ok: false, error: { code: 'DEPLOY.UNKNOWN', message: `Deployment ${name} ended unsettled.` } };
+}
+
+/**
+ * The gateway's deployment, with every pair's shared key made beside it: the gateway takes 45 minutes,
+ * the keys a moment, and peering then starts without them on its path.
+ */
+function* gatewayWithKeys(
+  context: OrchestrationContext,
+  plan: ProvisionPlan,
+  input: DeployInput,
+): Generator<Task, StepOutcome, unknown> {
+  try {
+    const [state] = (yield context.df.Task.all([
+      context.df.callSubOrchestrator(DEPLOY_ORCHESTRATOR, input, subId(plan, input.name)),
+      context.df.callActivityWithRetry(SHARED_KEYS_ACTIVITY, azureRetry, sharedKeysInput(plan)),
+    ])) as [DeploymentState, number];
+    return settled(state, input.name);
+  } catch (e) {
+    return { ok: false, error: exhausted(e) };
+  }
+}
+
+function sharedKeysInput(plan: ProvisionPlan): { bankId: string; peers: string[] } {
+  return { bankId: plan.bankId, peers: plan.peers.map((p) => p.id) };
 }
 
 /**
@@ -231,7 +258,7 @@ const provision: OrchestrationHandler = function* (context: OrchestrationContext
   }
 
   if (!failure && network?.ok) {
-    const branchInput = { plan, network: network.outputs };
+    const branchInput: BranchInput = { plan, network: network.outputs, keysEarly: true };
     const results: BranchResult[] = yield context.df.Task.all([
       context.df.callSubOrchestrator(GATEWAY_BRANCH, branchInput, subId(plan, 'gateway-branch')),
       context.df.callSubOrchestrator(NODE_BRANCH, branchInput, subId(plan, 'node-branch')),
@@ -347,24 +374,41 @@ function durationMs(iso: string): number {
 // ---------------------------------------------------------------- gateway, then peering
 
 const gatewayBranch: OrchestrationHandler = function* (context: OrchestrationContext) {
-  const { plan } = context.df.getInput<{ plan: ProvisionPlan; network: Record<string, unknown> }>();
-  const gateway = yield* step(context, plan, 'gateway', () =>
-    deployStep(
-      context,
-      plan,
-      deployInput(plan, plan.placement, 'gateway', 'member-gateway', gatewayParameters(plan)),
-    ),
-  );
+  const { plan, keysEarly } = context.df.getInput<BranchInput>();
+  // `keysEarly` (every branch started now): the shared keys are made beside the gateway, and the peers
+  // are told so. Branches started before made each key in its peer's sub-orchestration; the input fixes
+  // which for the branch's life, so its replays stay deterministic.
+  let keysMade = false;
+  const gateway = yield* step(context, plan, 'gateway', () => {
+    const input = deployInput(plan, plan.placement, 'gateway', 'member-gateway', gatewayParameters(plan));
+    if (!keysEarly || plan.peers.length === 0) return deployStep(context, plan, input);
+    keysMade = true;
+    return gatewayWithKeys(context, plan, input);
+  });
   if (!gateway.ok) return gateway;
   const gatewayId = String(gateway.outputs['gatewayId']);
   return yield* step(context, plan, 'peering', function* () {
     if (plan.peers.length === 0) return { ok: true, outputs: { peers: 0 } } as StepOutcome;
+    // A gateway finished by an earlier attempt made no keys in this one (they are there; this looks).
+    if (keysEarly && !keysMade) {
+      try {
+        yield context.df.callActivityWithRetry(SHARED_KEYS_ACTIVITY, azureRetry, sharedKeysInput(plan));
+      } catch (e) {
+        return { ok: false, error: exhausted(e) } as StepOutcome;
+      }
+    }
     const run = peerRun(plan);
     const results = (yield context.df.Task.all(
       plan.peers.map((peer) =>
         context.df.callSubOrchestrator(
           PEER_ORCHESTRATOR,
-          { plan: run, peer, gatewayId, admit: 'poll' } satisfies PeerInput,
+          {
+            plan: run,
+            peer,
+            gatewayId,
+            admit: 'poll',
+            ...(keysEarly ? { keyReady: true as const } : {}),
+          } satisfies PeerInput,
           subId(plan, `peer-${peer.id}`),
         ),
       ),
@@ -385,16 +429,28 @@ interface PeerInput {
   peer: Peer;
   gatewayId: string;
   admit?: 'poll';
+  /** The pair's shared key was made before the peer started (see the gateway branch). */
+  keyReady?: true;
+}
+
+/** What the gateway and node branches are given. */
+interface BranchInput {
+  plan: ProvisionPlan;
+  network: Record<string, unknown>;
+  /** See the gateway branch. */
+  keysEarly?: true;
 }
 
 /** One member: a connection each way (the pair's shared key read from the vault) and its NSG rule. */
 const peer: OrchestrationHandler = function* (context: OrchestrationContext) {
-  const { plan, peer, gatewayId, admit } = context.df.getInput<PeerInput>();
+  const { plan, peer, gatewayId, admit, keyReady } = context.df.getInput<PeerInput>();
   try {
-    const secretRef: string = yield context.df.callActivityWithRetry(SHARED_KEY_ACTIVITY, azureRetry, {
-      a: plan.bankId,
-      b: peer.id,
-    });
+    const secretRef: string = keyReady
+      ? sharedKeySecretName(plan.bankId, peer.id)
+      : yield context.df.callActivityWithRetry(SHARED_KEY_ACTIVITY, azureRetry, {
+          a: plan.bankId,
+          b: peer.id,
+        });
     const bank = { id: plan.bankId, region: plan.placement.region, gatewayId };
     const other = { id: peer.id, region: peer.region, gatewayId: gatewayIdOf(peer.id, peer) };
     const out = deployInput(
