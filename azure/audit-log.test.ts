@@ -36,7 +36,7 @@ async function listAll(log: AuditLog): Promise<AuditEntry[]> {
 /** The client with some of its calls replaced. */
 function intercept(
   client: TableClient,
-  overrides: Partial<Record<'createEntity' | 'updateEntity' | 'submitTransaction', unknown>>,
+  overrides: Partial<Record<'createEntity' | 'updateEntity' | 'submitTransaction' | 'listEntities', unknown>>,
 ) {
   return new Proxy(client, {
     get(target, prop, receiver) {
@@ -240,11 +240,43 @@ describe('AuditLog', () => {
     // Later groups reuse the head's ETag from this process's own move: one write each, no read.
     await log.append(note(10), clock);
     await log.append(note(11), clock);
-    for (let i = 0; i < 50 && (await log.head())?.seq !== 11; i++)
+    // The head row follows after `headDelayMs` (100 by default).
+    for (let i = 0; i < 100 && (await client.getEntity<{ Seq: number }>('head', 'head')).Seq !== 11; i++)
       await new Promise((r) => setTimeout(r, 10));
     const head = await client.getEntity<{ Seq: number }>('head', 'head');
     expect(head.Seq).toBe(11);
     expect(calls.headWrites).toBeLessThanOrEqual(3);
+  });
+
+  it('lets the head lag behind its own entries, and a writer elsewhere catches up over them in one round', async () => {
+    const client = freshClient();
+    // This process moves its head only after a long delay: it stays at the first entry.
+    const lagging = new AuditLog(client, { headDelayMs: 60_000 });
+    for (let i = 0; i < 12; i++) await lagging.append(note(i), clock);
+    expect((await client.getEntity<{ Seq: number }>('head', 'head')).Seq).toBe(0);
+    const calls = { creates: 0, lists: 0 };
+    const createEntity = client.createEntity.bind(client);
+    const listEntities = client.listEntities.bind(client);
+    const other = new AuditLog(
+      intercept(client, {
+        createEntity: (row: { partitionKey: string }) => {
+          if (row.partitionKey === 'entry') calls.creates++;
+          return createEntity(row as never);
+        },
+        listEntities: (...args: never[]) => (
+          calls.lists++,
+          (listEntities as (...a: never[]) => unknown)(...args)
+        ),
+      }),
+    );
+    const entry = await other.append(note(12), clock);
+    expect(entry.seq).toBe(12);
+    // One create meets row 1, one listing finds the newest row (11), the next create lands after it.
+    expect(calls).toEqual({ creates: 2, lists: 1 });
+    expect((await client.getEntity<{ Seq: number }>('head', 'head')).Seq).toBe(12);
+    const listed = await listAll(other);
+    expect(listed).toHaveLength(13);
+    await expect(verifyChain(listed)).resolves.toEqual({ ok: true, entries: 13 });
   });
 
   it('finds the newest entry even when the head row lags behind', async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterPendingIo } from '../runtime/coalesce';
-import type { TableClient } from '@azure/data-tables';
+import type { TableClient, TransactionAction } from '@azure/data-tables';
 import type { JWK } from 'jose';
 import type { Member, MemberStatus, MembershipRequest, Proposal, Vote } from '../core/membership';
 import {
@@ -33,6 +33,16 @@ export interface Page<T> {
 }
 
 const MAX_CAS_ATTEMPTS = 8;
+/**
+ * Guard rows in each ballot's vote partition (see Registry.openVoting). Their keys start with '~', which
+ * no member id does and which sorts after every one, so `VOTE_ROWS` leaves them out of vote queries.
+ */
+const OPENED_ROW = '~opened';
+const OPEN_ROW = '~open';
+const VOTE_ROWS = `RowKey lt '~'`;
+
+/** What writing a vote came to: written, refused as a second vote by its voter, or refused as too late. */
+export type VoteWrite = 'created' | 'duplicate' | 'closed';
 /** RowKey comparisons per query, with the PartitionKey one under Table storage's limit of 15. */
 const MEMBERS_PER_QUERY = 14;
 
@@ -265,6 +275,9 @@ export class Registry {
         Phase: request.phase,
         ...packJson('Body', request),
       });
+      // Only the call that created it opens voting (once: see openVoting). A vote that comes first finds
+      // no guard, reads the phase and opens it itself (functions/edge/vote.ts).
+      if (request.phase === 'voting') await this.openVoting(request.id);
       return { created: true, request };
     } catch (e) {
       if (statusOf(e) !== 409) wrapStorage(`create request ${request.id}`, e);
@@ -314,6 +327,7 @@ export class Registry {
         Subject: proposal.subject,
         ...packJson('Body', proposal),
       });
+      if (proposal.phase === 'voting') await this.openVoting(proposal.id);
       return { created: true, proposal };
     } catch (e) {
       if (statusOf(e) !== 409) wrapStorage(`create proposal ${proposal.id}`, e);
@@ -355,11 +369,44 @@ export class Registry {
 
   // ----- votes -----
 
+  /**
+   * Opens a ballot to votes, once: the guard rows OPENED_ROW and OPEN_ROW in its vote partition, created
+   * together in one transaction. OPEN_ROW is the guard every vote's transaction touches (so a vote is
+   * written only while it exists); OPENED_ROW is never deleted, so once voting has been opened (or
+   * closed, see closeVoting) no later call opens it again. Returns false if it had been opened before.
+   */
+  async openVoting(subjectId: string): Promise<boolean> {
+    try {
+      await this.votes.submitTransaction([
+        ['create', { partitionKey: subjectId, rowKey: OPENED_ROW }],
+        ['create', { partitionKey: subjectId, rowKey: OPEN_ROW }],
+      ]);
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 409) return false;
+      wrapStorage(`open voting on ${subjectId}`, e);
+    }
+  }
+
+  /**
+   * Closes a ballot to votes for good: after this returns, no vote on it can be written (a vote's
+   * transaction fails on the missing guard, and voting can never be opened again). Idempotent.
+   */
+  async closeVoting(subjectId: string): Promise<void> {
+    try {
+      await this.votes.createEntity({ partitionKey: subjectId, rowKey: OPENED_ROW });
+    } catch (e) {
+      if (statusOf(e) !== 409) wrapStorage(`close voting on ${subjectId}`, e);
+    }
+    try {
+      await this.votes.deleteEntity(subjectId, OPEN_ROW);
+    } catch (e) {
+      if (statusOf(e) !== 404) wrapStorage(`close voting on ${subjectId}`, e);
+    }
+  }
+
   /** Records a vote; one row per subject and voter, so a second vote by the same member is refused here. */
-  readonly #voteQueue = new Map<
-    string,
-    { vote: Vote; done: (r: 'created' | 'duplicate' | Error) => void }[]
-  >();
+  readonly #voteQueue = new Map<string, { vote: Vote; done: (r: VoteWrite | Error) => void }[]>();
   readonly #voteFlushing = new Set<string>();
   /** Tags this registry's vote rows, so its own readers need not read them back (see decisionsSince). */
   readonly #writer = randomUUID();
@@ -375,17 +422,20 @@ export class Registry {
     return () => this.#voteListeners.delete(listener);
   }
 
-  #recorded(vote: Vote, result: 'created' | 'duplicate' | Error): 'created' | 'duplicate' | Error {
+  #recorded(vote: Vote, result: VoteWrite | Error): VoteWrite | Error {
     if (result === 'created') for (const l of this.#voteListeners) l(vote);
     return result;
   }
 
   /**
    * Records a vote: one row per ballot and voter, so a second vote by the same member is refused here
-   * even under races. Votes on one ballot that arrive while a write is in flight go together in one
-   * transaction (group commit); if one of them is a duplicate the batch falls back to one write each.
+   * even under races ('duplicate'); and only while voting is open (see openVoting): the vote's row is
+   * written in one transaction with a touch of the ballot's guard row, so a ballot closed before the
+   * write refuses it ('closed', which takes precedence over 'duplicate'). Votes on one ballot that
+   * arrive while a write is in flight go together in one transaction (group commit); if one of them is
+   * refused the batch falls back to one write each.
    */
-  addVote(vote: Vote): Promise<'created' | 'duplicate'> {
+  addVote(vote: Vote): Promise<VoteWrite> {
     return new Promise((resolve, reject) => {
       let queue = this.#voteQueue.get(vote.subjectId);
       if (!queue) this.#voteQueue.set(vote.subjectId, (queue = []));
@@ -405,7 +455,8 @@ export class Registry {
         // A voter may appear once per transaction; a second vote by the same voter waits for the next.
         const batch: typeof queue = [];
         const voters = new Set<string>();
-        for (let i = 0; i < queue.length && batch.length < 100;) {
+        // Table storage takes 100 operations per transaction; the guard row is one of them.
+        for (let i = 0; i < queue.length && batch.length < 99;) {
           if (voters.has(queue[i]!.vote.voter)) i++;
           else {
             voters.add(queue[i]!.vote.voter);
@@ -420,9 +471,8 @@ export class Registry {
     }
   }
 
-  async #writeVotes(
-    batch: { vote: Vote; done: (r: 'created' | 'duplicate' | Error) => void }[],
-  ): Promise<void> {
+  async #writeVotes(batch: { vote: Vote; done: (r: VoteWrite | Error) => void }[]): Promise<void> {
+    const subjectId = batch[0]!.vote.subjectId;
     const row = (v: Vote) => ({
       partitionKey: v.subjectId,
       rowKey: v.voter,
@@ -430,42 +480,37 @@ export class Registry {
       Writer: this.#writer,
       ...packJson('Body', v),
     });
-    const one = async (v: Vote): Promise<'created' | 'duplicate' | Error> => {
+    // The guard first: on a closed ballot the transaction fails on it (404) before any duplicate (409).
+    const guard: TransactionAction = ['update', { partitionKey: subjectId, rowKey: OPEN_ROW }, 'Merge'];
+    const write = async (votes: Vote[]): Promise<VoteWrite | Error> => {
       try {
-        await this.votes.createEntity(row(v));
+        await this.votes.submitTransaction([
+          guard,
+          ...votes.map((v): TransactionAction => ['create', row(v)]),
+        ]);
         return 'created';
       } catch (e) {
+        if (statusOf(e) === 404) return 'closed';
         if (statusOf(e) === 409) return 'duplicate';
         try {
-          wrapStorage(`record vote on ${v.subjectId}`, e);
+          wrapStorage(`record vote on ${subjectId}`, e);
         } catch (wrapped) {
           return wrapped as Error;
         }
       }
     };
-    if (batch.length === 1) return batch[0]!.done(this.#recorded(batch[0]!.vote, await one(batch[0]!.vote)));
-    let results: ('created' | 'duplicate' | Error)[];
-    try {
-      await this.votes.submitTransaction(batch.map((b) => ['create', row(b.vote)]));
-      results = batch.map(() => 'created');
-    } catch {
-      // A duplicate (409) or a failed batch: write each on its own to tell who voted twice.
-      results = await Promise.all(batch.map((b) => one(b.vote)));
-    }
+    let results: (VoteWrite | Error)[];
+    const together = await write(batch.map((b) => b.vote));
+    if (together === 'created' || together === 'closed' || batch.length === 1)
+      results = batch.map(() => together);
+    // A duplicate or a failed batch: write each on its own to tell who voted twice.
+    else results = await Promise.all(batch.map((b) => write([b.vote])));
     batch.forEach((b, i) => this.#recorded(b.vote, results[i]!));
     batch.forEach((b, i) => b.done(results[i]!));
   }
 
-  async removeVote(subjectId: string, voter: string): Promise<void> {
-    try {
-      await this.votes.deleteEntity(subjectId, voter);
-    } catch (e) {
-      if (statusOf(e) !== 404) wrapStorage(`remove vote on ${subjectId}`, e);
-    }
-  }
-
   votesOn(subjectId: string): Promise<Vote[]> {
-    return listAll(this.votes, subjectId, (r) => body<Vote>(r));
+    return listAll(this.votes, subjectId, (r) => body<Vote>(r), VOTE_ROWS);
   }
 
   /**
@@ -480,6 +525,7 @@ export class Registry {
     const out: { voter: string; decision: Vote['decision']; timestamp: string }[] = [];
     const filter = [
       `PartitionKey eq '${quote(subjectId)}'`,
+      VOTE_ROWS,
       since ? `Timestamp ge datetime'${since.toISOString()}'` : undefined,
       othersOnly ? `Writer ne '${this.#writer}'` : undefined,
     ]

@@ -3,6 +3,17 @@
 // fetch, so the sender takes as little CPU as it can from the two cores it shares with the host.
 const { parentPort, workerData } = require('node:worker_threads');
 const http = require('node:http');
+const { readFileSync } = require('node:fs');
+
+/** CPU seconds this thread has used (user + system): /proc/thread-self is the calling thread. */
+function threadCpuSeconds() {
+  try {
+    const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
 
 function post(agent, url, body) {
   return new Promise((resolve, reject) => {
@@ -32,6 +43,7 @@ async function main() {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies = [];
   let next = 0;
+  const cpu0 = threadCpuSeconds();
   const t0 = performance.now();
   let last = t0;
   const sender = async () => {
@@ -46,6 +58,6 @@ async function main() {
   };
   await Promise.all(Array.from({ length: concurrency }, sender));
   agent.destroy();
-  parentPort.postMessage({ latencies, elapsedMs: last - t0 });
+  parentPort.postMessage({ latencies, elapsedMs: last - t0, cpuSeconds: threadCpuSeconds() - cpu0 });
 }
 main().catch((e) => parentPort.postMessage({ error: String(e && e.stack ? e.stack : e) }));

@@ -168,8 +168,10 @@ export async function closeBallot(
   const audit = await getAudit();
   const at = () => new Date(nowMs());
   const b = await load(input);
-  // Votes accepted at the door until the phase changed count in the final tally; by the policies'
-  // monotonicity they cannot change a decided outcome.
+  // No vote is written after this (the door writes each with the ballot's guard row, removed here), so
+  // the count below is final: every vote the door accepted is in it. By the policies' monotonicity the
+  // votes accepted since the deciding one cannot change a decided outcome.
+  await registry.closeVoting(b.id);
   const { tally } = await currentTally(b);
   const decidedAt = new Date(nowMs()).toISOString();
   let closed: MembershipRequest | Proposal | undefined;

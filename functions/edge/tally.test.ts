@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { TableClient } from '@azure/data-tables';
 import { Registry } from '../../azure/registry';
+
+const original = TableClient.prototype.submitTransaction;
 import type { Member, MembershipRequest, Vote } from '../../core/membership';
 import { decisionsOn, recentStatuses } from './tally';
 
@@ -48,6 +51,7 @@ describe('vote door reads', () => {
 
   it("counts this process's votes as storage confirms them, and the other process's votes by reading", async () => {
     const ballot = randomUUID();
+    expect(await a.openVoting(ballot)).toBe(true);
     expect(await a.addVote(vote(ballot, 'bank-a'))).toBe('created');
     expect([...(await decisionsOn(a, ballot))]).toEqual([['bank-a', 'approve']]);
     // Written by "another process": a reads it back; its own next vote it knows without reading.
@@ -69,6 +73,7 @@ describe('vote door reads', () => {
 
   it('leaves out only its own rows when asked for the others', async () => {
     const ballot = randomUUID();
+    await a.openVoting(ballot);
     await Promise.all([a.addVote(vote(ballot, 'bank-a')), a.addVote(vote(ballot, 'bank-b'))]);
     await b.addVote(vote(ballot, 'bank-c'));
     expect((await a.decisionsSince(ballot)).map((r) => r.voter)).toEqual(['bank-a', 'bank-b', 'bank-c']);
@@ -77,6 +82,57 @@ describe('vote door reads', () => {
       'bank-a',
       'bank-b',
     ]);
+  });
+
+  it('writes votes only while voting is open, and never again once it has been closed', async () => {
+    const ballot = randomUUID();
+    // Never opened: refused.
+    expect(await a.addVote(vote(ballot, 'bank-a'))).toBe('closed');
+    expect(await a.openVoting(ballot)).toBe(true);
+    expect(await b.openVoting(ballot)).toBe(false);
+    // A burst goes in one transaction; a duplicate in a burst sends each vote on its own.
+    expect(await Promise.all([a.addVote(vote(ballot, 'bank-a')), a.addVote(vote(ballot, 'bank-b'))])).toEqual(
+      ['created', 'created'],
+    );
+    expect(
+      await Promise.all([a.addVote(vote(ballot, 'bank-a', 'reject')), a.addVote(vote(ballot, 'bank-c'))]),
+    ).toEqual(['duplicate', 'created']);
+    await b.closeVoting(ballot);
+    await b.closeVoting(ballot);
+    // Closed wins over duplicate, alone and in a burst; reopening is refused.
+    expect(await Promise.all([a.addVote(vote(ballot, 'bank-a')), a.addVote(vote(ballot, 'bank-d'))])).toEqual(
+      ['closed', 'closed'],
+    );
+    expect(await a.addVote(vote(ballot, 'bank-e'))).toBe('closed');
+    expect(await a.openVoting(ballot)).toBe(false);
+    expect(await b.addVote(vote(ballot, 'bank-e'))).toBe('closed');
+    // The guard rows are no votes.
+    expect((await a.votesOn(ballot)).map((v) => v.voter)).toEqual(['bank-a', 'bank-b', 'bank-c']);
+    expect((await b.decisionsSince(ballot)).map((v) => v.voter)).toEqual(['bank-a', 'bank-b', 'bank-c']);
+    // A burst larger than one transaction holds (100 operations, the guard among them) goes in several,
+    // none of them refused (a refused one would fall back to one write per vote).
+    const big = randomUUID();
+    await a.openVoting(big);
+    const sizes: number[] = [];
+    const spy = jest.spyOn(TableClient.prototype, 'submitTransaction');
+    spy.mockImplementation(function (this: TableClient, actions, options) {
+      sizes.push(actions.length);
+      return original.call(this, actions, options);
+    });
+    let burst: string[];
+    try {
+      burst = await Promise.all(Array.from({ length: 150 }, (_, i) => a.addVote(vote(big, `bank-${i}`))));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(burst.every((r) => r === 'created')).toBe(true);
+    expect(Math.max(...sizes)).toBe(100);
+    expect(sizes.reduce((n, k) => n + k, 0)).toBe(150 + sizes.length);
+    // Closed before it was ever opened: it cannot be opened.
+    const other = randomUUID();
+    await a.closeVoting(other);
+    expect(await a.openVoting(other)).toBe(false);
+    expect(await a.addVote(vote(other, 'bank-a'))).toBe('closed');
   });
 
   it('reads several members at once, and every status once, then only changes', async () => {

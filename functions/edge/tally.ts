@@ -8,8 +8,8 @@ import { FreshReads } from '../../runtime/coalesce';
  *
  * - Decisions on each open ballot: the votes this process records, as storage confirms them
  *   (Registry.onVoteRecorded), plus the rows other processes wrote, read afresh by each door after its
- *   own write and only since the last look (vote rows are never changed, and removed only once a ballot
- *   has closed). So of two concurrent doors, the one whose write was confirmed second counts both.
+ *   own write and only since the last look (vote rows are never changed nor removed). So of two
+ *   concurrent doors, the one whose write was confirmed second counts both.
  * - Member statuses, refreshed at most once a second with only the rows written since the last look.
  *
  * `OVERLAP_MS` re-reads rows whose storage timestamp is a little older than the newest one seen, in case
@@ -92,11 +92,6 @@ export function decisionsOn(registry: Registry, subjectId: string): Promise<Map<
   // Known from now on, so this process's votes recorded while the first read runs are kept too.
   ballotOf(s, subjectId);
   return s.reads.get(subjectId);
-}
-
-/** Drops what is kept about a ballot (it has closed). */
-export function forgetBallot(registry: Registry, subjectId: string): void {
-  states.get(registry)?.ballots.delete(subjectId);
 }
 
 /** Every member's status, at most a second old. */

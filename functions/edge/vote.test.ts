@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { TableClient } from '@azure/data-tables';
 import { json, REPO_ROOT, type Json } from '../../test/http';
 import {
   applicantPayload,
@@ -106,6 +107,27 @@ describe('vote door under concurrent votes', () => {
     expect(after.votes).toHaveLength(12);
   });
 
+  it('takes votes on a ballot opened without guard rows (by the code before them), and none after it closed', async () => {
+    const id = await apply('bank-x', '10.82.0.0/16');
+    // As a ballot opened before guard rows existed: its vote partition holds none.
+    const votes = TableClient.fromConnectionString(
+      process.env['AzureWebJobsStorage']!,
+      `${process.env['TRUSTNET_TASK_HUB']}Votes`,
+      { allowInsecureConnection: true },
+    );
+    for (const rowKey of ['~opened', '~open']) await votes.deleteEntity(id, rowKey);
+    expect((await vote(id, 'bank-a')).status).toBe(202);
+    // Unanimous: one rejection decides.
+    expect((await vote(id, 'bank-b', 'reject')).status).toBe(202);
+    expect(await decided(id)).toMatchObject({ outcome: 'rejected', tally: { approve: 1, reject: 1 } });
+    const late = await vote(id, 'bank-c');
+    expect(late.status).toBe(409);
+    expect((await json(late)).code).toBe('VOTE.CLOSED');
+    // Closing left the ballot unable to open again.
+    await expect(votes.getEntity(id, '~opened')).resolves.toBeDefined();
+    await expect(votes.getEntity(id, '~open')).rejects.toMatchObject({ statusCode: 404 });
+  });
+
   it('refuses as closed a late vote that a recent phase let through to the write, and keeps no row of it', async () => {
     // The app as the host runs it (built), so the door there takes the path under test every time.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -118,8 +140,8 @@ describe('vote door under concurrent votes', () => {
       // Unanimous: one rejection decides.
       expect((await vote(id, 'bank-b', 'reject')).status).toBe(202);
       expect(await decided(id)).toMatchObject({ outcome: 'rejected', tally: { approve: 1, reject: 1 } });
-      // At once, so both pass the check before the write: bank-a's repeat meets its own row, bank-c's vote
-      // is written, and the check after the write finds the ballot closed.
+      // At once, so both pass the check before the write: the ballot's guard row is gone, so the write
+      // refuses both, bank-a's repeat as closed too (closed comes before duplicate).
       for (const late of await Promise.all([vote(id, 'bank-a'), vote(id, 'bank-c')])) {
         expect(late.status).toBe(409);
         expect((await json(late)).code).toBe('VOTE.CLOSED');

@@ -10,18 +10,20 @@ import { badRequest, conflict, forbidden, json, notFound } from './http';
 import { getAudit, getConsortium, getRegistry } from './services';
 import { checkPayload, readJws } from './signed';
 import { evaluate, type Policy } from '../../core/policy';
-import { decisionsOn, forgetBallot, recentStatuses } from './tally';
+import { decisionsOn, recentStatuses } from './tally';
 import { BatchedReads, FreshReads } from '../../runtime/coalesce';
 import type { Registry } from '../../azure/registry';
 
 /**
  * The vote door, shared by membership requests and proposals: checks run in the contract's order
  * (415, 401, 404, 400, 403, 409); a vote row keyed by ballot and voter makes duplicates impossible even
- * under races; the orchestration is then nudged to re-count.
+ * under races, and is written in one transaction with the ballot's guard row, which closing the ballot
+ * removes before the final count (Registry.openVoting / closeVoting), so no vote lands after it; the
+ * orchestration is then nudged to re-count.
  *
  * Reads are shared by concurrent doors but always fresh (each door's read starts after it asked): the
- * voter's record, and the ballot's phase before and after the vote row is written. What a ballot never
- * changes once opened (its kind, subject, electorate, policy and deadline) is kept in memory.
+ * voter's record, and the ballot's phase before the vote row is written. What a ballot never changes
+ * once opened (its kind, subject, electorate, policy and deadline) is kept in memory.
  */
 
 type Kind = 'request' | 'proposal';
@@ -38,9 +40,9 @@ interface BallotFacts {
 const MAX_FACTS = 1024;
 /**
  * `precheckMaxAgeMs`: how old a phase read (from its start, in platform time) may be to serve the check
- * before the vote row is written. That check only spares late votes a write: the check after the write
- * always reads afresh and is the one that refuses a vote the ballot closed before (a ballot that has
- * closed stays closed). Tests raise it to take that path every time.
+ * before the vote row is written. That check only spares late votes a write: the ballot's guard row,
+ * written with the vote, is what refuses a vote the ballot closed before (a ballot that has closed stays
+ * closed). Tests raise it to take that path every time.
  */
 export const doorTuning = { precheckMaxAgeMs: 250 };
 /** Member ids as schemas/defs.schema.json defines them: any other `kid` names no member, unread. */
@@ -111,13 +113,13 @@ function factsOf(b: MembershipRequest | Proposal): BallotFacts {
 /**
  * The ballot's fixed facts and its phase (undefined if there is no such ballot), for the check before the
  * vote row is written: a phase read no older than `doorTuning.precheckMaxAgeMs`, or a closed phase seen
- * at any time; otherwise one read after the call. `fresh` tells which.
+ * at any time; otherwise one read after the call.
  */
 async function readBallot(
   door: DoorState,
   kind: Kind,
   id: string,
-): Promise<{ facts: BallotFacts; phase: string; fresh: boolean } | undefined> {
+): Promise<{ facts: BallotFacts; phase: string } | undefined> {
   const key = `${kind}:${id}`;
   const known = door.facts.get(key);
   if (known) {
@@ -126,9 +128,9 @@ async function readBallot(
       seen?.phase !== undefined &&
       (seen.phase !== 'voting' || nowMs() - seen.startedAt <= doorTuning.precheckMaxAgeMs)
     )
-      return { facts: known, phase: seen.phase, fresh: false };
+      return { facts: known, phase: seen.phase };
     const phase = await door.phases.get(key);
-    return phase === undefined ? undefined : { facts: known, phase, fresh: true };
+    return phase === undefined ? undefined : { facts: known, phase };
   }
   const startedAt = nowMs();
   const b = await door.ballots.get(key);
@@ -142,7 +144,7 @@ async function readBallot(
   door.facts.set(key, facts);
   const last = door.seen.get(key);
   if (!last || last.startedAt < startedAt) door.seen.set(key, { phase: b.phase, startedAt });
-  return { facts, phase: b.phase, fresh: true };
+  return { facts, phase: b.phase };
 }
 
 /**
@@ -212,32 +214,20 @@ export async function castVote(
   const at = new Date(nowMs()).toISOString();
   const decision = payload['decision'] as Decision;
   const reason = String(payload['reason']);
-  const written = await registry.addVote({
-    subjectId: id,
-    voter: voter.id,
-    decision,
-    reason,
-    at,
-    jws: parsed.jws,
-  });
-  if (written === 'duplicate') {
-    // A recent phase passed the check above: a ballot that closed meanwhile still answers as closed.
-    if (!ballot.fresh && (await readPhase(door, kind, id)) !== 'voting')
-      throw conflict('VOTE.CLOSED', `Voting on ${id} is closed.`);
-    throw conflict('VOTE.DUPLICATE', `${voter.id} has already voted on ${id}.`);
+  const vote = { subjectId: id, voter: voter.id, decision, reason, at, jws: parsed.jws };
+  let written = await registry.addVote(vote);
+  if (written === 'closed' && (await readPhase(door, kind, id)) === 'voting') {
+    // No guard row although the ballot is voting: a ballot opened before guard rows existed. Open it now
+    // (a no-op if it was opened or closed before: then the retry below is refused) and write again.
+    await registry.openVoting(id);
+    written = await registry.addVote(vote);
   }
-  // The ballot may have closed while the row was written; such a vote does not stand. The door's own
-  // count (below) is read at the same time: it is only used if the vote stands.
-  const [phase, byVoter, statuses] = await Promise.all([
-    readPhase(door, kind, id),
-    decisionsOn(registry, id),
-    recentStatuses(registry),
-  ]);
-  if (phase !== 'voting') {
-    await registry.removeVote(id, voter.id);
-    forgetBallot(registry, id);
-    throw conflict('VOTE.CLOSED', `Voting on ${id} closed while the vote was being recorded.`);
-  }
+  // The guard row was gone when the row was to be written: the ballot closed before this vote.
+  if (written === 'closed') throw conflict('VOTE.CLOSED', `Voting on ${id} is closed.`);
+  if (written === 'duplicate') throw conflict('VOTE.DUPLICATE', `${voter.id} has already voted on ${id}.`);
+  // The door's own count (below) is read after the write: of concurrent doors, the one whose vote was
+  // recorded last sees every vote.
+  const [byVoter, statuses] = await Promise.all([decisionsOn(registry, id), recentStatuses(registry)]);
   const audit = await getAudit();
   await audit.append(
     {
