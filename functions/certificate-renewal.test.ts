@@ -4,14 +4,7 @@ import { describeCertificate, splitPem } from '../core/certificates';
 import { getPlacements } from '../orchestrations/provisioning-services';
 import { vaultAt } from '../orchestrations/vaults';
 import { json, type Json } from '../test/http';
-import {
-  applicantPayload,
-  joseRequest,
-  newBank,
-  sign,
-  startTrustNet,
-  testConsortium,
-} from '../test/trustnet';
+import { startTrustNet, testConsortium } from '../test/trustnet';
 
 // An onboarding, then a year of daily timers renewing four members: generous on a busy 2-core machine.
 jest.setTimeout(120_000);
@@ -19,46 +12,15 @@ jest.setTimeout(120_000);
 /** A node certificate is renewed by the daily timer once it is within TRUSTNET_CERT_RENEW_BEFORE of expiry. */
 describe('certificate renewal', () => {
   let host: Awaited<ReturnType<typeof startTrustNet>>;
-  let c: Awaited<ReturnType<typeof testConsortium>>;
 
   beforeAll(async () => {
-    c = await testConsortium();
-    host = await startTrustNet(c.file);
+    host = await startTrustNet(await testConsortium());
   });
   afterAll(() => host.stop());
 
   it('renews 30 days before expiry, against the original approval, and only once', async () => {
-    const key = await newBank('applicant');
-    const payload = applicantPayload(c.config.name, new Date(host.clock.now()));
-    const { azure } = payload.applicant;
-    await host.cloud.arm.prepareResourceGroup({
-      subscriptionId: azure.subscriptionId,
-      resourceGroup: azure.resourceGroup,
-      location: azure.region,
-    });
-    await joseRequest(
-      `${host.url}/api/membership-requests`,
-      await sign(payload, key.privateKey, { jwk: key.publicJwk }),
-    );
-    for (const voter of ['bank-a', 'bank-b']) {
-      const vote = {
-        consortium: c.config.name,
-        requestId: payload.requestId,
-        voter,
-        decision: 'approve',
-        reason: 'ok',
-        issuedAt: new Date(host.clock.now()).toISOString(),
-      };
-      await joseRequest(
-        `${host.url}/api/membership-requests/${payload.requestId}/votes`,
-        await sign(vote, c.banks[voter]!.privateKey, { kid: voter }),
-      );
-    }
-    for (let i = 0; i < 800; i++) {
-      const r = await json(await fetch(`${host.url}/api/membership-requests/${payload.requestId}`));
-      if (r.phase === 'active') break;
-      await new Promise((res) => setTimeout(res, 25));
-    }
+    const { id } = await host.applyAndApprove();
+    await host.phase(id, ['active']);
     const first = (await getPlacements().get('bank-d'))!.certificate!;
     expect(first.generation).toBe(1);
     const expires = Date.parse(first.notAfter);
@@ -70,11 +32,11 @@ describe('certificate renewal', () => {
 
     // Fifteen more days: the daily timer has passed the 30-day mark and renewed it, once.
     await host.advanceClock('P15D');
-    let renewed = first;
-    for (let i = 0; i < 400 && renewed.generation === 1; i++) {
-      renewed = (await getPlacements().get('bank-d'))!.certificate!;
-      await new Promise((res) => setTimeout(res, 25));
-    }
+    const renewed = await host.until(
+      'renewal',
+      async () => (await getPlacements().get('bank-d'))!.certificate!,
+      (cert) => cert.generation !== 1,
+    );
     expect(renewed.generation).toBe(2);
     expect(renewed.serial).not.toBe(first.serial);
     expect(Date.parse(renewed.notAfter)).toBeGreaterThan(expires);

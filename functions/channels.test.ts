@@ -1,5 +1,5 @@
 import { json, type Json } from '../test/http';
-import { joseRequest, sign, startTrustNet, testConsortium, type TestBank } from '../test/trustnet';
+import { startTrustNet, testConsortium } from '../test/trustnet';
 import { platformVault } from '../orchestrations/vaults';
 
 type Host = Awaited<ReturnType<typeof startTrustNet>>;
@@ -7,8 +7,6 @@ type Host = Awaited<ReturnType<typeof startTrustNet>>;
 /** PUT /api/members/{id}/channels: a member's own email and Teams webhook, the URL kept as a secret. */
 describe('notification channels', () => {
   let host: Host;
-  let banks: Record<string, TestBank>;
-  let name: string;
   const FOUNDER_HOOK =
     'https://prod-01.westeurope.logic.azure.com/workflows/abc/triggers/manual?sig=FOUNDERSECRET';
   const NEW_HOOK =
@@ -19,29 +17,15 @@ describe('notification channels', () => {
     c.config.members[0]!.contacts.teamsWebhook = FOUNDER_HOOK;
     const { writeFileSync } = await import('node:fs');
     writeFileSync(c.file, JSON.stringify(c.config));
-    banks = c.banks;
-    name = c.config.name;
-    host = await startTrustNet(c.file);
+    host = await startTrustNet(c);
   });
   afterAll(() => host.stop());
 
-  const now = () => new Date(host.clock.now()).toISOString();
-  const put = async (id: string, signer: string, channels: unknown, extra: Record<string, unknown> = {}) =>
-    joseRequest(
-      `${host.url}/api/members/${id}/channels`,
-      await sign(
-        {
-          consortium: name,
-          action: 'set-channels',
-          subject: id,
-          actor: signer,
-          channels,
-          issuedAt: now(),
-          ...extra,
-        },
-        banks[signer]!.privateKey,
-        { kid: signer },
-      ),
+  const put = (id: string, signer: string, channels: unknown, extra: Record<string, unknown> = {}) =>
+    host.signedAction(
+      `/api/members/${id}/channels`,
+      { action: 'set-channels', subject: id, channels, ...extra },
+      signer,
       'PUT',
     );
 
@@ -114,40 +98,19 @@ describe('notification channels', () => {
     expect(noEmail.status).toBe(400);
     const missing = await put('bank-c', 'bank-c', undefined);
     expect(missing.status).toBe(400);
-    const wrongAction = await joseRequest(
-      `${host.url}/api/members/bank-c/channels`,
-      await sign(
-        {
-          consortium: name,
-          action: 'rotate-key',
-          subject: 'bank-c',
-          actor: 'bank-c',
-          issuedAt: now(),
-          channels: { email: ['a@b.example'] },
-        },
-        banks['bank-c']!.privateKey,
-        { kid: 'bank-c' },
-      ),
+    const wrongAction = await host.signedAction(
+      '/api/members/bank-c/channels',
+      { action: 'rotate-key', subject: 'bank-c', channels: { email: ['a@b.example'] } },
+      'bank-c',
       'PUT',
     );
     expect(wrongAction.status).toBe(400);
   });
 
   it('refuses an applicant request that carries a Teams webhook (it would land in the audit log)', async () => {
-    const { applicantPayload, newBank } = await import('../test/trustnet');
-    const key = await newBank('applicant');
-    const payload = applicantPayload(
-      name,
-      new Date(host.clock.now()),
-      {},
-      {
-        contacts: { email: ['ops@bank-d.example'], teamsWebhook: NEW_HOOK },
-      },
-    );
-    const res = await joseRequest(
-      `${host.url}/api/membership-requests`,
-      await sign(payload, key.privateKey, { jwk: key.publicJwk }),
-    );
+    const { res } = await host.apply({
+      contacts: { email: ['ops@bank-d.example'], teamsWebhook: NEW_HOOK },
+    });
     expect(res.status).toBe(400);
     expect(await res.text()).not.toContain('MEMBERSECRET');
   });

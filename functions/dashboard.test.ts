@@ -9,7 +9,6 @@ import {
   sign,
   startTrustNet,
   testConsortium,
-  type TestBank,
 } from '../test/trustnet';
 
 type Host = Awaited<ReturnType<typeof startTrustNet>>;
@@ -29,7 +28,6 @@ jest.setTimeout(90_000);
 
 describeInBrowser('the live dashboard in headless Chromium', () => {
   let host: Host;
-  let banks: Record<string, TestBank>;
   let name: string;
   let browser: Browser;
   let page: Page;
@@ -40,10 +38,9 @@ describeInBrowser('the live dashboard in headless Chromium', () => {
 
   beforeAll(async () => {
     const c = await testConsortium();
-    banks = c.banks;
     name = c.config.name;
     [host, browser] = await Promise.all([
-      startTrustNet(c.file),
+      startTrustNet(c),
       chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] }),
     ]);
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -97,7 +94,8 @@ describeInBrowser('the live dashboard in headless Chromium', () => {
       scaling ? 'unchanged' : '—',
     );
     await row('#audit-status[data-state="verified"]').waitFor();
-    await expect(row('#audit-status').innerText()).resolves.toMatch(/hash chain of 3 entries/);
+    // Three founders seeded, and each founder's node certificate issued against its seed entry.
+    await expect(row('#audit-status').innerText()).resolves.toMatch(/hash chain of 6 entries/);
     await expect(row('#requests-body').innerText()).resolves.toContain('No membership requests yet');
   });
 
@@ -105,15 +103,7 @@ describeInBrowser('the live dashboard in headless Chromium', () => {
     const key = await newBank('applicant');
     const payload = applicantPayload(name, now());
     requestId = payload.requestId;
-    const rg = await fetch(`${host.url}/admin/cloud/resource-groups`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        subscriptionId: payload.applicant.azure.subscriptionId,
-        resourceGroup: payload.applicant.azure.resourceGroup,
-        location: payload.applicant.azure.region,
-      }),
-    });
+    const rg = await host.prepareResourceGroup(payload.applicant.azure);
     expect(rg.status).toBe(201);
     const res = await joseRequest(
       `${host.url}/api/membership-requests`,
@@ -152,19 +142,7 @@ describeInBrowser('the live dashboard in headless Chromium', () => {
   });
 
   async function vote(voter: string) {
-    const body = {
-      consortium: name,
-      requestId,
-      voter,
-      decision: 'approve',
-      reason: 'ok',
-      issuedAt: now().toISOString(),
-    };
-    const r = await joseRequest(
-      `${host.url}/api/membership-requests/${requestId}/votes`,
-      await sign(body, banks[voter]!.privateKey, { kid: voter }),
-    );
-    expect(r.status).toBe(202);
+    expect((await host.vote(requestId, voter)).status).toBe(202);
   }
 
   it('watches the request move to provisioning and then active, with its timeline, without reloading', async () => {

@@ -25,17 +25,9 @@ describe('governance errors: codes and check order', () => {
     const c = await testConsortium();
     banks = c.banks;
     name = c.config.name;
-    host = await startTrustNet(c.file);
-    const key = await newBank('open');
-    const payload = applicantPayload(name, now());
-    expect(
-      (
-        await joseRequest(
-          `${host.url}/api/membership-requests`,
-          await sign(payload, key.privateKey, { jwk: key.publicJwk }),
-        )
-      ).status,
-    ).toBe(202);
+    host = await startTrustNet(c);
+    const { payload, res } = await host.apply({}, {}, await newBank('open'));
+    expect(res.status).toBe(202);
     openId = payload.requestId;
   });
   afterAll(async () => {
@@ -62,14 +54,8 @@ describe('governance errors: codes and check order', () => {
   });
   const voteUrl = (id = openId) => `${host.url}/api/membership-requests/${id}/votes`;
 
-  async function request(applicant: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}) {
-    const key = await newBank('x');
-    const payload = applicantPayload(name, now(), overrides, applicant);
-    return joseRequest(
-      `${host.url}/api/membership-requests`,
-      await sign(payload, key.privateKey, { jwk: key.publicJwk }),
-    );
-  }
+  const request = async (applicant: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}) =>
+    (await host.apply(applicant, overrides, await newBank('x'))).res;
   const azure = (addressSpace: string) => ({
     tenantId: randomUUID(),
     subscriptionId: randomUUID(),

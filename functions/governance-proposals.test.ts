@@ -1,18 +1,15 @@
 import { json, type Json } from '../test/http';
-import { joseRequest, newBank, sign, startTrustNet, testConsortium, type TestBank } from '../test/trustnet';
+import { newBank, startTrustNet, testConsortium, type TestBank } from '../test/trustnet';
 
 /** Proposals beyond suspension: reinstate, replace-key and remove, each voted by the others. */
 describe('proposals: reinstate, replace-key, remove', () => {
   let host: Awaited<ReturnType<typeof startTrustNet>>;
   let banks: Record<string, TestBank>;
-  let name: string;
-  const now = () => new Date(host.clock.now()).toISOString();
 
   beforeAll(async () => {
     const c = await testConsortium({}, ['bank-a', 'bank-b', 'bank-c', 'bank-d']);
     banks = c.banks;
-    name = c.config.name;
-    host = await startTrustNet(c.file);
+    host = await startTrustNet(c);
   });
   afterAll(() => host.stop());
 
@@ -22,47 +19,22 @@ describe('proposals: reinstate, replace-key, remove', () => {
     extra: Record<string, unknown> = {},
     by = 'bank-a',
   ): Promise<string> {
-    const res = await joseRequest(
-      `${host.url}/api/members/${subject}/proposals`,
-      await sign(
-        {
-          consortium: name,
-          action,
-          subject,
-          actor: by,
-          reason: `${action} ${subject}`,
-          issuedAt: now(),
-          ...extra,
-        },
-        banks[by]!.privateKey,
-        { kid: by },
-      ),
+    const res = await host.signedAction(
+      `/api/members/${subject}/proposals`,
+      { action, subject, reason: `${action} ${subject}`, ...extra },
+      by,
     );
     expect(res.status).toBe(202);
     return (await json(res)).id;
   }
 
   async function approveBy(id: string, voters: string[]): Promise<Json> {
-    for (const voter of voters) {
-      const res = await joseRequest(
-        `${host.url}/api/proposals/${id}/votes`,
-        await sign(
-          { consortium: name, requestId: id, voter, decision: 'approve', reason: 'agreed', issuedAt: now() },
-          banks[voter]!.privateKey,
-          { kid: voter },
-        ),
-      );
-      expect(res.status).toBe(202);
-    }
-    for (let i = 0; i < 400; i++) {
-      const view = await json(await fetch(`${host.url}/api/proposals/${id}`));
-      if (view.phase !== 'voting') return view;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`${id} still voting`);
+    for (const voter of voters)
+      expect((await host.vote(id, voter, { reason: 'agreed' }, 'proposals')).status).toBe(202);
+    return host.settled(id, 'proposals');
   }
 
-  const member = async (id: string): Promise<Json> => json(await fetch(`${host.url}/api/members/${id}`));
+  const member = (id: string): Promise<Json> => host.member(id);
 
   it('suspends then reinstates a member', async () => {
     // Three others are eligible: a majority is two.
@@ -86,20 +58,10 @@ describe('proposals: reinstate, replace-key, remove', () => {
       newKey: next.publicJwk,
     });
     expect((await member('bank-c')).governanceKey).toEqual(next.publicJwk);
-    const old = await joseRequest(
-      `${host.url}/api/members/bank-a/proposals`,
-      await sign(
-        {
-          consortium: name,
-          action: 'suspend',
-          subject: 'bank-a',
-          actor: 'bank-c',
-          reason: 'x',
-          issuedAt: now(),
-        },
-        banks['bank-c']!.privateKey,
-        { kid: 'bank-c' },
-      ),
+    const old = await host.signedAction(
+      '/api/members/bank-a/proposals',
+      { action: 'suspend', subject: 'bank-a', reason: 'x' },
+      'bank-c',
     );
     expect(old.status).toBe(401);
     banks['bank-c'] = next;
@@ -110,38 +72,18 @@ describe('proposals: reinstate, replace-key, remove', () => {
       phase: 'approved',
     });
     expect((await member('bank-d')).status).toBe('REMOVED');
-    const refused = await joseRequest(
-      `${host.url}/api/members/bank-a/proposals`,
-      await sign(
-        {
-          consortium: name,
-          action: 'suspend',
-          subject: 'bank-a',
-          actor: 'bank-d',
-          reason: 'x',
-          issuedAt: now(),
-        },
-        banks['bank-d']!.privateKey,
-        { kid: 'bank-d' },
-      ),
+    const refused = await host.signedAction(
+      '/api/members/bank-a/proposals',
+      { action: 'suspend', subject: 'bank-a', reason: 'x' },
+      'bank-d',
     );
     expect(refused.status).toBe(403);
     expect((await json(refused)).code).toBe('VOTER.NOT_ACTIVE');
     // A removed member cannot be suspended: the proposal does not apply.
-    const again = await joseRequest(
-      `${host.url}/api/members/bank-d/proposals`,
-      await sign(
-        {
-          consortium: name,
-          action: 'suspend',
-          subject: 'bank-d',
-          actor: 'bank-a',
-          reason: 'x',
-          issuedAt: now(),
-        },
-        banks['bank-a']!.privateKey,
-        { kid: 'bank-a' },
-      ),
+    const again = await host.signedAction(
+      '/api/members/bank-d/proposals',
+      { action: 'suspend', subject: 'bank-d', reason: 'x' },
+      'bank-a',
     );
     expect(again.status).toBe(409);
     const audit = await json(await fetch(`${host.url}/api/audit?limit=1000`));

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { startCli } from '../test/cli';
 import { json } from '../test/http';
-import { applicantPayload, joseRequest, newBank, sign, testConsortium } from '../test/trustnet';
+import { applicantPayload, joseRequest, newBank, sign, testConsortium, until } from '../test/trustnet';
 
 describe('a host killed in the middle of voting', () => {
   it('keeps the ballot: votes before and after the restart decide it, and the audit log still verifies', async () => {
@@ -51,12 +51,11 @@ describe('a host killed in the middle of voting', () => {
       expect(mid).toMatchObject({ phase: 'voting', tally: { approve: 1 } });
       expect((await vote(b.url, 'bank-a')).status).toBe(409);
       expect((await vote(b.url, 'bank-b')).status).toBe(202);
-      let done;
-      for (let i = 0; i < 400; i++) {
-        done = await json(await fetch(`${b.url}/api/membership-requests/${payload.requestId}`));
-        if (done.phase !== 'voting') break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      const done = await until(
+        'the vote to be decided',
+        async () => json(await fetch(`${b.url}/api/membership-requests/${payload.requestId}`)),
+        (r) => r.phase !== 'voting',
+      );
       // Approved; onboarding may already have moved the phase on (provisioning, or failed: this
       // applicant never prepared a resource group in the local cloud).
       expect(done).toMatchObject({ outcome: 'approved', tally: { approve: 2, eligible: 3 } });

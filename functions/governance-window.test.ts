@@ -1,12 +1,5 @@
 import { json, type Json } from '../test/http';
-import {
-  applicantPayload,
-  joseRequest,
-  newBank,
-  sign,
-  startTrustNet,
-  testConsortium,
-} from '../test/trustnet';
+import { startTrustNet, testConsortium } from '../test/trustnet';
 
 describe('a 30-day voting window under a threshold policy', () => {
   it('stays open through day 29 and expires after day 30 on the virtual clock', async () => {
@@ -14,34 +7,11 @@ describe('a 30-day voting window under a threshold policy', () => {
       votingWindow: 'P30D',
       policy: { kind: 'threshold', percent: 60, comparator: '>=', quorum: 3 },
     });
-    const host = await startTrustNet(c.file);
+    const host = await startTrustNet(c);
     try {
-      const key = await newBank('applicant');
-      const payload = applicantPayload(c.config.name, new Date(host.clock.now()));
-      expect(
-        (
-          await joseRequest(
-            `${host.url}/api/membership-requests`,
-            await sign(payload, key.privateKey, { jwk: key.publicJwk }),
-          )
-        ).status,
-      ).toBe(202);
-      const vote = async (voter: string) =>
-        joseRequest(
-          `${host.url}/api/membership-requests/${payload.requestId}/votes`,
-          await sign(
-            {
-              consortium: c.config.name,
-              requestId: payload.requestId,
-              voter,
-              decision: 'approve',
-              reason: 'ok',
-              issuedAt: new Date(host.clock.now()).toISOString(),
-            },
-            c.banks[voter]!.privateKey,
-            { kid: voter },
-          ),
-        );
+      const { payload, res } = await host.apply();
+      expect(res.status).toBe(202);
+      const vote = (voter: string) => host.vote(payload.requestId, voter);
       // 60% of 3 needs 2 approvals, but the quorum of 3 votes cast is not reached by them.
       expect((await json(await vote('bank-a'))).tally).toEqual({
         approve: 1,
@@ -58,12 +28,7 @@ describe('a 30-day voting window under a threshold policy', () => {
       await fetch(`${host.url}/admin/host/clock`, { method: 'POST', body: '{"advance":"P29D"}' });
       expect((await view()).phase).toBe('voting');
       await fetch(`${host.url}/admin/host/clock`, { method: 'POST', body: '{"advance":"P2D"}' });
-      let done: Json;
-      for (let i = 0; i < 200; i++) {
-        done = await view();
-        if (done.phase !== 'voting') break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      const done = await host.settled(payload.requestId);
       expect(done).toMatchObject({ phase: 'expired', outcome: 'expired', tally: { approve: 2, reject: 0 } });
     } finally {
       await host.stop();

@@ -1,14 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { json, type Json } from '../test/http';
-import {
-  applicantPayload,
-  joseRequest,
-  newBank,
-  sign,
-  startTrustNet,
-  testConsortium,
-  type TestBank,
-} from '../test/trustnet';
+import { joseRequest, newBank, sign, startTrustNet, testConsortium, type TestBank } from '../test/trustnet';
 
 type Host = Awaited<ReturnType<typeof startTrustNet>>;
 
@@ -16,58 +8,22 @@ describe('membership governance end to end (three founders, majority)', () => {
   let host: Host;
   let banks: Record<string, TestBank>;
   let name: string;
-  const now = () => new Date(host.clock.now());
+  const now = () => host.now();
 
   beforeAll(async () => {
     const c = await testConsortium();
     banks = c.banks;
     name = c.config.name;
-    host = await startTrustNet(c.file);
+    host = await startTrustNet(c);
   });
   afterAll(() => host.stop());
 
-  async function apply(
-    overrides: Record<string, unknown> = {},
-    applicant: Record<string, unknown> = {},
-    bank?: TestBank,
-  ) {
-    const key = bank ?? (await newBank('applicant'));
-    const payload = applicantPayload(name, now(), overrides, applicant);
-    const jws = await sign(payload, key.privateKey, { jwk: key.publicJwk });
-    const res = await joseRequest(`${host.url}/api/membership-requests`, jws);
-    return { res, payload, jws, key };
-  }
-
-  async function vote(
+  const vote = (
     id: string,
     voter: string,
     decision: 'approve' | 'reject',
-    extra: Record<string, unknown> = {},
-    path = 'membership-requests',
-  ) {
-    const payload = {
-      consortium: name,
-      requestId: id,
-      voter,
-      decision,
-      reason: `${voter} says ${decision}`,
-      issuedAt: now().toISOString(),
-      ...extra,
-    };
-    const jws = await sign(payload, banks[voter]?.privateKey ?? (await newBank(voter)).privateKey, {
-      kid: voter,
-    });
-    return joseRequest(`${host.url}/api/${path}/${id}/votes`, jws);
-  }
-
-  async function settled(id: string, path = 'membership-requests'): Promise<Json> {
-    for (let i = 0; i < 400; i++) {
-      const body = await json(await fetch(`${host.url}/api/${path}/${id}`));
-      if (body.phase !== 'voting') return body;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`${id} still voting`);
-  }
+    on: 'membership-requests' | 'proposals' = 'membership-requests',
+  ) => host.vote(id, voter, { decision, reason: `${voter} says ${decision}` }, on);
 
   it('lists the founders as ACTIVE members with their public keys', async () => {
     const { items, continuation } = await json(await fetch(`${host.url}/api/members`));
@@ -85,7 +41,7 @@ describe('membership governance end to end (three founders, majority)', () => {
   });
 
   it('approves a fourth bank once two of three approve, as soon as it is certain', async () => {
-    const { res, payload } = await apply();
+    const { res, payload } = await host.apply();
     expect(res.status).toBe(202);
     const body = await json(res);
     expect(body).toEqual({
@@ -97,7 +53,7 @@ describe('membership governance end to end (three founders, majority)', () => {
     expect(first.status).toBe(202);
     expect((await json(first)).tally).toEqual({ approve: 1, reject: 0, eligible: 3, required: 2 });
     expect((await vote(payload.requestId, 'bank-b', 'approve')).status).toBe(202);
-    const done = await settled(payload.requestId);
+    const done = await host.settled(payload.requestId);
     expect(done).toMatchObject({
       outcome: 'approved',
       tally: { approve: 2, reject: 0, eligible: 3, required: 2 },
@@ -118,23 +74,20 @@ describe('membership governance end to end (three founders, majority)', () => {
   });
 
   it('rejects once approval can no longer be reached', async () => {
-    const { payload } = await apply(
-      {},
-      {
-        id: 'bank-e',
-        legalName: 'O=Bank E, L=Rome, C=IT',
-        azure: {
-          tenantId: randomUUID(),
-          subscriptionId: randomUUID(),
-          resourceGroup: 'rg-e',
-          region: 'uksouth',
-          addressSpace: '10.50.0.0/16',
-        },
+    const { payload } = await host.apply({
+      id: 'bank-e',
+      legalName: 'O=Bank E, L=Rome, C=IT',
+      azure: {
+        tenantId: randomUUID(),
+        subscriptionId: randomUUID(),
+        resourceGroup: 'rg-e',
+        region: 'uksouth',
+        addressSpace: '10.50.0.0/16',
       },
-    );
+    });
     await vote(payload.requestId, 'bank-a', 'reject');
     await vote(payload.requestId, 'bank-b', 'reject');
-    const done = await settled(payload.requestId);
+    const done = await host.settled(payload.requestId);
     expect(done).toMatchObject({
       phase: 'rejected',
       tally: { approve: 0, reject: 2, eligible: 3, required: 2 },
@@ -142,42 +95,36 @@ describe('membership governance end to end (three founders, majority)', () => {
   });
 
   it('expires with no decision by the deadline (virtual clock)', async () => {
-    const { payload } = await apply(
-      {},
-      {
-        id: 'bank-f',
-        legalName: 'O=Bank F, L=Oslo, C=NO',
-        azure: {
-          tenantId: randomUUID(),
-          subscriptionId: randomUUID(),
-          resourceGroup: 'rg-f',
-          region: 'uksouth',
-          addressSpace: '10.60.0.0/16',
-        },
+    const { payload } = await host.apply({
+      id: 'bank-f',
+      legalName: 'O=Bank F, L=Oslo, C=NO',
+      azure: {
+        tenantId: randomUUID(),
+        subscriptionId: randomUUID(),
+        resourceGroup: 'rg-f',
+        region: 'uksouth',
+        addressSpace: '10.60.0.0/16',
       },
-    );
+    });
     await vote(payload.requestId, 'bank-a', 'approve');
     await new Promise((r) => setTimeout(r, 200));
     await fetch(`${host.url}/admin/host/clock`, { method: 'POST', body: '{"advance":"P8D"}' });
-    const done = await settled(payload.requestId);
+    const done = await host.settled(payload.requestId);
     expect(done).toMatchObject({ phase: 'expired', tally: { approve: 1 } });
   });
 
   it('lets the applicant withdraw with its own key, and nobody else', async () => {
-    const { payload, key } = await apply(
-      {},
-      {
-        id: 'bank-g',
-        legalName: 'O=Bank G, L=Vienna, C=AT',
-        azure: {
-          tenantId: randomUUID(),
-          subscriptionId: randomUUID(),
-          resourceGroup: 'rg-g',
-          region: 'uksouth',
-          addressSpace: '10.70.0.0/16',
-        },
+    const { payload, key } = await host.apply({
+      id: 'bank-g',
+      legalName: 'O=Bank G, L=Vienna, C=AT',
+      azure: {
+        tenantId: randomUUID(),
+        subscriptionId: randomUUID(),
+        resourceGroup: 'rg-g',
+        region: 'uksouth',
+        addressSpace: '10.70.0.0/16',
       },
-    );
+    });
     const action = {
       consortium: name,
       action: 'withdraw',
@@ -196,7 +143,7 @@ describe('membership governance end to end (three founders, majority)', () => {
       await sign(action, key.privateKey, { jwk: key.publicJwk }),
     );
     expect(res.status).toBe(202);
-    expect((await settled(payload.requestId)).phase).toBe('withdrawn');
+    expect((await host.settled(payload.requestId)).phase).toBe('withdrawn');
   });
 
   it('treats an identical resubmission as the same request, and a changed one as a conflict', async () => {
@@ -212,7 +159,7 @@ describe('membership governance end to end (three founders, majority)', () => {
         addressSpace: '10.80.0.0/16',
       },
     };
-    const { res, payload, jws } = await apply({}, applicant, key);
+    const { res, payload, jws } = await host.apply(applicant, {}, key);
     expect(res.status).toBe(202);
     const again = await joseRequest(`${host.url}/api/membership-requests`, jws);
     expect(again.status).toBe(202);
@@ -226,13 +173,13 @@ describe('membership governance end to end (three founders, majority)', () => {
     expect(changed.status).toBe(409);
     expect((await json(changed)).code).toBe('REQUEST.CONFLICT');
     // One open request per key.
-    const second = await apply(
-      {},
+    const second = await host.apply(
       {
         id: 'bank-h2',
         legalName: 'O=Bank H Two, L=Cork, C=IE',
         azure: { ...applicant.azure, addressSpace: '10.81.0.0/16' },
       },
+      {},
       key,
     );
     expect(second.res.status).toBe(429);
@@ -240,46 +187,36 @@ describe('membership governance end to end (three founders, majority)', () => {
   });
 
   it('suspends a member by proposal; the suspended member cannot vote, and the subject does not vote', async () => {
-    const proposal = {
-      consortium: name,
+    const res = await host.signedAction('/api/members/bank-c/proposals', {
       action: 'suspend',
       subject: 'bank-c',
-      actor: 'bank-a',
       reason: 'unpaid fees',
-      issuedAt: now().toISOString(),
-    };
-    const res = await joseRequest(
-      `${host.url}/api/members/bank-c/proposals`,
-      await sign(proposal, banks['bank-a']!.privateKey, { kid: 'bank-a' }),
-    );
+    });
     expect(res.status).toBe(202);
     const { id, statusUrl } = await json(res);
     expect(statusUrl).toBe(`${host.url}/api/proposals/${id}`);
-    const self = await vote(id, 'bank-c', 'reject', {}, 'proposals');
+    const self = await vote(id, 'bank-c', 'reject', 'proposals');
     expect(self.status).toBe(403);
     expect((await json(self)).code).toBe('VOTER.IS_SUBJECT');
-    await vote(id, 'bank-a', 'approve', {}, 'proposals');
-    await vote(id, 'bank-b', 'approve', {}, 'proposals');
-    expect(await settled(id, 'proposals')).toMatchObject({
+    await vote(id, 'bank-a', 'approve', 'proposals');
+    await vote(id, 'bank-b', 'approve', 'proposals');
+    expect(await host.settled(id, 'proposals')).toMatchObject({
       phase: 'approved',
       tally: { approve: 2, eligible: 2, required: 2 },
     });
     expect((await json(await fetch(`${host.url}/api/members/bank-c`))).status).toBe('SUSPENDED');
 
-    const { payload } = await apply(
-      {},
-      {
-        id: 'bank-i',
-        legalName: 'O=Bank I, L=Lisbon, C=PT',
-        azure: {
-          tenantId: randomUUID(),
-          subscriptionId: randomUUID(),
-          resourceGroup: 'rg-i',
-          region: 'uksouth',
-          addressSpace: '10.90.0.0/16',
-        },
+    const { payload } = await host.apply({
+      id: 'bank-i',
+      legalName: 'O=Bank I, L=Lisbon, C=PT',
+      azure: {
+        tenantId: randomUUID(),
+        subscriptionId: randomUUID(),
+        resourceGroup: 'rg-i',
+        region: 'uksouth',
+        addressSpace: '10.90.0.0/16',
       },
-    );
+    });
     const refused = await vote(payload.requestId, 'bank-c', 'approve');
     expect(refused.status).toBe(403);
     expect((await json(refused)).code).toBe('VOTER.NOT_ACTIVE');
@@ -290,33 +227,23 @@ describe('membership governance end to end (three founders, majority)', () => {
 
   it('rotates a key: the old key no longer signs, the new one does', async () => {
     const next = await newBank('bank-b');
-    const rotation = {
-      consortium: name,
-      action: 'rotate-key',
-      subject: 'bank-b',
-      actor: 'bank-b',
-      newKey: next.publicJwk,
-      issuedAt: now().toISOString(),
-    };
-    const res = await joseRequest(
-      `${host.url}/api/members/bank-b/keys`,
-      await sign(rotation, banks['bank-b']!.privateKey, { kid: 'bank-b' }),
+    const res = await host.signedAction(
+      '/api/members/bank-b/keys',
+      { action: 'rotate-key', subject: 'bank-b', newKey: next.publicJwk },
+      'bank-b',
     );
     expect(res.status).toBe(200);
-    const { payload } = await apply(
-      {},
-      {
-        id: 'bank-j',
-        legalName: 'O=Bank J, L=Athens, C=GR',
-        azure: {
-          tenantId: randomUUID(),
-          subscriptionId: randomUUID(),
-          resourceGroup: 'rg-j',
-          region: 'uksouth',
-          addressSpace: '10.100.0.0/16',
-        },
+    const { payload } = await host.apply({
+      id: 'bank-j',
+      legalName: 'O=Bank J, L=Athens, C=GR',
+      azure: {
+        tenantId: randomUUID(),
+        subscriptionId: randomUUID(),
+        resourceGroup: 'rg-j',
+        region: 'uksouth',
+        addressSpace: '10.100.0.0/16',
       },
-    );
+    });
     const old = await vote(payload.requestId, 'bank-b', 'approve');
     expect(old.status).toBe(401);
     expect((await json(old)).code).toBe('JWS.SIGNATURE');

@@ -1,13 +1,5 @@
 import { json, type Json } from '../test/http';
-import {
-  applicantPayload,
-  joseRequest,
-  newBank,
-  sign,
-  startTrustNet,
-  testConsortium,
-  type TestBank,
-} from '../test/trustnet';
+import { startTrustNet, testConsortium } from '../test/trustnet';
 
 type Host = Awaited<ReturnType<typeof startTrustNet>>;
 
@@ -18,67 +10,35 @@ type Host = Awaited<ReturnType<typeof startTrustNet>>;
  */
 describe('notifications for deadlines and proposals', () => {
   let host: Host;
-  let banks: Record<string, TestBank>;
-  let name: string;
   const saved = { ...process.env };
-  const now = () => new Date(host.clock.now()).toISOString();
 
   beforeAll(async () => {
     const c = await testConsortium({}, ['bank-a', 'bank-b', 'bank-c', 'bank-e']);
-    banks = c.banks;
-    name = c.config.name;
     process.env['TRUSTNET_EMAIL_ENDPOINT'] = 'https://trustnet.communication.azure.com';
     process.env['TRUSTNET_EMAIL_SENDER'] = 'DoNotReply@trustnet.example';
     process.env['TRUSTNET_DEADLINE_REMINDER'] = 'PT24H';
     // Hourly, so a jump of days runs a sweep an hour rather than one a minute.
-    host = await startTrustNet(c.file, { schedules: { TRUSTNET_NOTIFY_SWEEP_SCHEDULE: '0 0 * * * *' } });
+    host = await startTrustNet(c, { schedules: { TRUSTNET_NOTIFY_SWEEP_SCHEDULE: '0 0 * * * *' } });
   });
   afterAll(async () => {
     await host.stop();
     process.env = saved;
   });
 
-  const outbox = async (): Promise<Json[]> =>
-    (await json(await fetch(`${host.url}/admin/cloud/outbox`))).items as Json[];
+  const outbox = () => host.outbox();
   const to = (items: Json[], who: string, subject: RegExp) =>
     items.filter(
       (i) =>
         i.kind === 'email' && (i.to as string[]).includes(`ops@${who}.example`) && subject.test(i.subject),
     );
 
-  async function until(what: string, ok: (items: Json[]) => boolean): Promise<Json[]> {
-    let items = await outbox();
-    for (let i = 0; i < 600 && !ok(items); i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      items = await outbox();
-    }
-    if (!ok(items)) throw new Error(`${what}: ${JSON.stringify(items.map((i) => [i.to, i.subject]))}`);
-    return items;
-  }
+  const until = (what: string, ok: (items: Json[]) => boolean) =>
+    host.until(what, outbox, ok, { show: (items) => items.map((i) => [i.to, i.subject]) });
 
   it('reminds the voters who have not voted a day before the deadline, once', async () => {
-    const key = await newBank('applicant');
-    const payload = applicantPayload(name, new Date(host.clock.now()));
-    const res = await joseRequest(
-      `${host.url}/api/membership-requests`,
-      await sign(payload, key.privateKey, { jwk: key.publicJwk }),
-    );
+    const { payload, res } = await host.apply();
     expect(res.status).toBe(202);
-    const vote = await joseRequest(
-      `${host.url}/api/membership-requests/${payload.requestId}/votes`,
-      await sign(
-        {
-          consortium: name,
-          requestId: payload.requestId,
-          voter: 'bank-a',
-          decision: 'approve',
-          reason: 'ok',
-          issuedAt: now(),
-        },
-        banks['bank-a']!.privateKey,
-        { kid: 'bank-a' },
-      ),
-    );
+    const vote = await host.vote(payload.requestId, 'bank-a');
     expect(vote.status).toBe(202);
     // Five days on: no reminder yet (the window is 7 days, the reminder 24 hours before its end).
     await host.advanceClock('P5D');
@@ -97,35 +57,16 @@ describe('notifications for deadlines and proposals', () => {
   });
 
   it('asks the voters to act on a proposal, and tells every member when a member is suspended', async () => {
-    const proposed = await joseRequest(
-      `${host.url}/api/members/bank-e/proposals`,
-      await sign(
-        {
-          consortium: name,
-          action: 'suspend',
-          subject: 'bank-e',
-          actor: 'bank-a',
-          reason: 'unpaid fees',
-          issuedAt: now(),
-        },
-        banks['bank-a']!.privateKey,
-        { kid: 'bank-a' },
-      ),
-    );
+    const proposed = await host.signedAction('/api/members/bank-e/proposals', {
+      action: 'suspend',
+      subject: 'bank-e',
+      reason: 'unpaid fees',
+    });
     expect(proposed.status).toBe(202);
     const id = (await json(proposed)).id as string;
     await until('no proposal email', (i) => to(i, 'bank-b', /suspend/i).length >= 1);
-    for (const voter of ['bank-a', 'bank-b', 'bank-c']) {
-      const res = await joseRequest(
-        `${host.url}/api/proposals/${id}/votes`,
-        await sign(
-          { consortium: name, requestId: id, voter, decision: 'approve', reason: 'agreed', issuedAt: now() },
-          banks[voter]!.privateKey,
-          { kid: voter },
-        ),
-      );
-      expect(res.status).toBe(202);
-    }
+    for (const voter of ['bank-a', 'bank-b', 'bank-c'])
+      expect((await host.vote(id, voter, { reason: 'agreed' }, 'proposals')).status).toBe(202);
     const items = await until('no suspension news', (i) =>
       ['bank-a', 'bank-b', 'bank-c', 'bank-e'].every((m) => to(i, m, /suspended/i).length >= 1),
     );

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { startCli } from '../test/cli';
 import { json, type Json } from '../test/http';
-import { applicantPayload, joseRequest, newBank, sign, testConsortium } from '../test/trustnet';
+import { applicantPayload, joseRequest, newBank, sign, testConsortium, until } from '../test/trustnet';
 
 /**
  * The host is killed (SIGKILL) while a Teams webhook is holding its answer to a card. The card's claim
@@ -68,7 +68,11 @@ describe('a host killed while a card is being sent', () => {
         await sign(payload, key.privateKey, { jwk: key.publicJwk }),
       );
       expect(submitted.status).toBe(202);
-      for (let i = 0; i < 800 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      await until(
+        'the card to be held',
+        async () => held.length,
+        (n) => n > 0,
+      );
       expect(held).toHaveLength(1);
       first.kill('SIGKILL');
       await new Promise((r) => first!.once('exit', r));

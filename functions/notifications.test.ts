@@ -3,15 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { json, type Json } from '../test/http';
-import {
-  applicantPayload,
-  joseRequest,
-  newBank,
-  sign,
-  startTrustNet,
-  testConsortium,
-  type TestBank,
-} from '../test/trustnet';
+import { newBank, startTrustNet, testConsortium } from '../test/trustnet';
 
 type Host = Awaited<ReturnType<typeof startTrustNet>>;
 
@@ -47,8 +39,6 @@ const titleOf = (post: { body: Json }): string =>
 
 describe('notifications end to end: Teams cards and email to the people who must act', () => {
   let host: Host;
-  let banks: Record<string, TestBank>;
-  let name: string;
   const teams = teamsReceiver();
   let hook: string;
   const saved = { ...process.env };
@@ -59,29 +49,21 @@ describe('notifications end to end: Teams cards and email to the people who must
     const c = await testConsortium();
     c.config.members[0]!.contacts.teamsWebhook = hook.replace('http://', 'https://');
     writeFileSync(c.file, JSON.stringify(c.config));
-    banks = c.banks;
-    name = c.config.name;
     process.env['TRUSTNET_EMAIL_ENDPOINT'] = 'https://trustnet.communication.azure.com';
     process.env['TRUSTNET_EMAIL_SENDER'] = 'DoNotReply@trustnet.example';
     process.env['TRUSTNET_OPERATORS_EMAIL'] = 'ops@consortium.example';
     process.env['TRUSTNET_PUBLIC_URL'] = 'https://trustnet.example';
-    host = await startTrustNet(c.file, { schedules: { TRUSTNET_NOTIFY_SWEEP_SCHEDULE: '0 * * * * *' } });
+    host = await startTrustNet(c, { schedules: { TRUSTNET_NOTIFY_SWEEP_SCHEDULE: '0 * * * * *' } });
     // The founder's config URL is https (the schema says so); the loopback receiver speaks http, so the
     // founder sets its channel itself, as a member would.
-    const res = await joseRequest(
-      `${host.url}/api/members/bank-a/channels`,
-      await sign(
-        {
-          consortium: name,
-          action: 'set-channels',
-          subject: 'bank-a',
-          actor: 'bank-a',
-          channels: { email: ['ops@bank-a.example'], teamsWebhook: hook },
-          issuedAt: new Date(host.clock.now()).toISOString(),
-        },
-        banks['bank-a']!.privateKey,
-        { kid: 'bank-a' },
-      ),
+    const res = await host.signedAction(
+      '/api/members/bank-a/channels',
+      {
+        action: 'set-channels',
+        subject: 'bank-a',
+        channels: { email: ['ops@bank-a.example'], teamsWebhook: hook },
+      },
+      'bank-a',
       'PUT',
     );
     expect(res.status).toBe(200);
@@ -92,21 +74,12 @@ describe('notifications end to end: Teams cards and email to the people who must
     process.env = saved;
   });
 
-  const outbox = async (): Promise<Json[]> =>
-    (await json(await fetch(`${host.url}/admin/cloud/outbox`))).items as Json[];
-
-  async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-    let v = await read();
-    for (let i = 0; i < 600 && !ok(v); i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      v = await read();
-    }
-    if (!ok(v))
-      throw new Error(
-        `${what}: ${JSON.stringify(Array.isArray(v) ? v.map((x: Json) => [x.kind, x.to, x.subject ?? x.eventId]) : v).slice(0, 3000)}`,
-      );
-    return v;
-  }
+  const outbox = () => host.outbox();
+  // On failure, a list (the outbox, posts) says only who got what.
+  const until = <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean) =>
+    host.until(what, read, ok, {
+      show: (v) => (Array.isArray(v) ? v.map((x: Json) => [x.kind, x.to, x.subject ?? x.eventId]) : v),
+    });
 
   const emailsTo = (items: Json[], address: string) =>
     items.filter((i) => i.kind === 'email' && (i.to as string[]).includes(address));
@@ -115,10 +88,7 @@ describe('notifications end to end: Teams cards and email to the people who must
   async function apply() {
     const key = await newBank('applicant');
     const n = ++applicants;
-    const payload = applicantPayload(
-      name,
-      new Date(host.clock.now()),
-      {},
+    const { payload, res } = await host.apply(
       {
         id: `bank-n${n}`,
         legalName: `O=Bank N${n}, L=Madrid, C=ES`,
@@ -131,29 +101,15 @@ describe('notifications end to end: Teams cards and email to the people who must
           addressSpace: `10.${100 + n}.0.0/16`,
         },
       },
-    );
-    const res = await joseRequest(
-      `${host.url}/api/membership-requests`,
-      await sign(payload, key.privateKey, { jwk: key.publicJwk }),
+      {},
+      key,
     );
     expect(res.status).toBe(202);
     return payload;
   }
 
-  async function vote(requestId: string, voter: string, decision = 'approve') {
-    const body = {
-      consortium: name,
-      requestId,
-      voter,
-      decision,
-      reason: `checked by ${voter}`,
-      issuedAt: new Date(host.clock.now()).toISOString(),
-    };
-    return joseRequest(
-      `${host.url}/api/membership-requests/${requestId}/votes`,
-      await sign(body, banks[voter]!.privateKey, { kid: voter }),
-    );
-  }
+  const vote = (requestId: string, voter: string, decision = 'approve') =>
+    host.vote(requestId, voter, { decision, reason: `checked by ${voter}` });
 
   it('tells every voter at once, by card and email, and nobody twice', async () => {
     const payload = await apply();
@@ -196,11 +152,7 @@ describe('notifications end to end: Teams cards and email to the people who must
       String(i.instanceId).startsWith('notify:request.received:'),
     )!;
     expect(done).toBeDefined();
-    const first = await json(
-      await fetch(
-        `${host.url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(done.instanceId)}`,
-      ),
-    );
+    const first = await host.instance(done.instanceId);
     expect(first.input).toMatchObject({ kind: 'request.received' });
     // Run the very same event through the orchestration again, as a replay after a lost checkpoint would.
     const again = await fetch(
@@ -210,13 +162,8 @@ describe('notifications end to end: Teams cards and email to the people who must
     expect(again.status).toBe(202);
     const rerun = await until(
       'the second run did not finish',
-      async () =>
-        json(
-          await fetch(
-            `${host.url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(done.instanceId)}`,
-          ),
-        ),
-      (st) => st.runtimeStatus === 'Completed',
+      () => host.instance(done.instanceId),
+      (st) => st?.runtimeStatus === 'Completed',
     );
     expect(rerun.output).toMatchObject({ sent: 0, failed: 0 });
     expect(rerun.output.skipped).toBeGreaterThan(0);
@@ -228,14 +175,7 @@ describe('notifications end to end: Teams cards and email to the people who must
     const payload = await apply();
     const { azure } = payload.applicant;
     const applicantEmail = payload.applicant.contacts.email[0]!;
-    const rg = await fetch(`${host.url}/admin/cloud/resource-groups`, {
-      method: 'POST',
-      body: JSON.stringify({
-        subscriptionId: azure.subscriptionId,
-        resourceGroup: azure.resourceGroup,
-        location: azure.region,
-      }),
-    });
+    const rg = await host.prepareResourceGroup(azure);
     expect(rg.status).toBe(201);
     expect((await vote(payload.requestId, 'bank-a')).status).toBe(202);
     expect((await vote(payload.requestId, 'bank-b')).status).toBe(202);
@@ -273,17 +213,12 @@ describe('notifications end to end: Teams cards and email to the people who must
     expect((await vote(next.requestId, 'bank-c')).status).toBe(202);
     const status = await until(
       'no failed delivery recorded',
-      async () =>
-        json(
-          await fetch(
-            `${host.url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(`notify:request.received:${next.requestId}`)}`,
-          ),
-        ),
-      (s) => s.runtimeStatus === 'Completed',
+      () => host.instance(`notify:request.received:${next.requestId}`),
+      (s) => s?.runtimeStatus === 'Completed',
     );
     expect(status.output).toMatchObject({ failed: 1 });
     expect(teams.posts.filter((p) => JSON.stringify(p.body).includes(next.requestId))).toHaveLength(0);
-    const member = await json(await fetch(`${host.url}/api/members/bank-a`));
+    const member = await host.member('bank-a');
     // At least this card failed (other events still in flight for bank-a may have failed too).
     expect(member.channels.health.teams).toMatchObject({ lastError: 'CHANNEL.DEAD' });
     expect(member.channels.health.teams.consecutiveFailures).toBeGreaterThanOrEqual(1);

@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { deploymentName } from '../core/provisioning';
 import { startCli } from '../test/cli';
 import { json, type Json } from '../test/http';
-import { applicantPayload, joseRequest, newBank, sign, testConsortium } from '../test/trustnet';
+import { applicantPayload, joseRequest, newBank, sign, testConsortium, until } from '../test/trustnet';
 
 /**
  * The host is killed (SIGKILL) while the new bank's gateway is being built. A new host on the same
@@ -59,24 +59,23 @@ describe('a host killed in the middle of provisioning', () => {
       }
       const status = async (url: string): Promise<Json> =>
         json(await fetch(`${url}/api/membership-requests/${payload.requestId}`));
-      let mid: Json;
-      for (let i = 0; i < 400; i++) {
-        mid = await status(a.url);
-        if (mid.steps?.find((s: Json) => s.name === 'gateway')?.state === 'running') break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      const mid = await until(
+        'the gateway step to run',
+        () => status(a.url),
+        (r) => r.steps?.find((s: Json) => s.name === 'gateway')?.state === 'running',
+      );
       expect(mid.steps.find((s: Json) => s.name === 'gateway').state).toBe('running');
       first.kill('SIGKILL');
 
       const b = await startCli(['--port', '0'], env);
       second = b.child;
-      let done: Json;
       // Generous: the new host replays every instance first, and CI machines are busy.
-      for (let i = 0; i < 4800; i++) {
-        done = await status(b.url);
-        if (done.phase === 'active' || done.phase === 'failed') break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      const done = await until(
+        'onboarding to end after the restart',
+        () => status(b.url),
+        (r) => r.phase === 'active' || r.phase === 'failed',
+        { tries: 4800 },
+      );
       // The steps in the message say where it stopped if it did.
       expect({ phase: done.phase, steps: done.steps }).toMatchObject({ phase: 'active' });
 

@@ -1,13 +1,5 @@
 import { json, type Json } from '../test/http';
-import {
-  applicantPayload,
-  joseRequest,
-  newBank,
-  sign,
-  startTrustNet,
-  testConsortium,
-  type TestBank,
-} from '../test/trustnet';
+import { applicantPayload, startTrustNet, testConsortium } from '../test/trustnet';
 
 type Host = Awaited<ReturnType<typeof startTrustNet>>;
 
@@ -21,9 +13,7 @@ jest.setTimeout(120_000);
  */
 describe('teardown refused by Azure (local cloud, three founders)', () => {
   let host: Host;
-  let banks: Record<string, TestBank>;
   let name: string;
-  const now = () => new Date(host.clock.now());
   const LOCKED_GATEWAY = {
     operation: 'arm:virtualNetworkGateways.delete',
     kind: 'error',
@@ -43,104 +33,38 @@ describe('teardown refused by Azure (local cloud, three founders)', () => {
 
   beforeAll(async () => {
     const c = await testConsortium();
-    banks = c.banks;
     name = c.config.name;
-    host = await startTrustNet(c.file);
+    host = await startTrustNet(c);
   });
   afterAll(() => host.stop());
 
-  async function admin(path: string, body?: unknown, method = body === undefined ? 'GET' : 'POST') {
-    return fetch(`${host.url}${path}`, {
-      method,
-      ...(body === undefined
-        ? {}
-        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-    });
-  }
-
-  const resources = async () => JSON.stringify((await json(await admin('/admin/cloud/resources'))).resources);
-  const request = async (id: string): Promise<Json> =>
-    json(await fetch(`${host.url}/api/membership-requests/${id}`));
-
-  async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
-    let last = await read();
-    for (let i = 0; i < 3200 && !done(last); i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      last = await read();
-    }
-    if (!done(last)) throw new Error(`${what}: still ${JSON.stringify(last).slice(0, 2000)}`);
-    return last;
-  }
-
-  async function signedAction(path: string, payload: Record<string, unknown>, as = 'bank-a') {
-    const body = { consortium: name, actor: as, issuedAt: now().toISOString(), ...payload };
-    return joseRequest(`${host.url}${path}`, await sign(body, banks[as]!.privateKey, { kid: as }));
-  }
-
   it('stops at the locked gateway, keeps its VNet, and finishes when abandoned again', async () => {
     // The node's scale set is refused: onboarding stops with the network, gateway and peering built.
-    await admin('/admin/cloud/faults', {
+    await host.admin('/admin/cloud/faults', {
       operation: 'arm:deploy:Microsoft.Compute/virtualMachineScaleSets',
       kind: 'quota',
     });
-    const key = await newBank('applicant-t');
-    const payload = applicantPayload(
-      name,
-      now(),
-      {},
-      {
-        id: 'bank-t',
-        legalName: 'O=Bank T, L=Turin, C=IT',
-        azure: { ...applicantPayload(name, now()).applicant.azure, resourceGroup: 'rg-bank-t' },
-      },
-    );
-    const rg = await admin('/admin/cloud/resource-groups', {
-      subscriptionId: payload.applicant.azure.subscriptionId,
-      resourceGroup: payload.applicant.azure.resourceGroup,
-      location: payload.applicant.azure.region,
+    const { id } = await host.applyAndApprove({
+      id: 'bank-t',
+      legalName: 'O=Bank T, L=Turin, C=IT',
+      azure: { ...applicantPayload(name, host.now()).applicant.azure, resourceGroup: 'rg-bank-t' },
     });
-    expect(rg.status).toBe(201);
-    const created = await joseRequest(
-      `${host.url}/api/membership-requests`,
-      await sign(payload, key.privateKey, { jwk: key.publicJwk }),
-    );
-    expect(created.status).toBe(202);
-    const id = payload.requestId;
-    for (const voter of ['bank-a', 'bank-b']) {
-      const vote = {
-        consortium: name,
-        requestId: id,
-        voter,
-        decision: 'approve',
-        reason: 'ok',
-        issuedAt: now().toISOString(),
-      };
-      const r = await joseRequest(
-        `${host.url}/api/membership-requests/${id}/votes`,
-        await sign(vote, banks[voter]!.privateKey, { kid: voter }),
-      );
-      expect(r.status).toBe(202);
-    }
-    const failed = await until(
-      'onboarding',
-      () => request(id),
-      (r) => r.phase === 'failed' || r.phase === 'active',
-    );
+    const failed = await host.phase(id, ['failed', 'active']);
     expect(failed.steps.find((s: Json) => s.name === 'node')).toMatchObject({ state: 'failed' });
-    const built = await resources();
+    const built = await host.resources();
     for (const part of ['vgw-bank-t', 'vnet-bank-t', 'cn-bank-t-to-bank-a', 'cn-bank-a-to-bank-t'])
       expect(built).toContain(part);
 
     // A lock on the gateway: Azure refuses to delete it, for as long as the lock stays.
-    expect((await admin('/admin/cloud/faults', [LOCKED_GATEWAY, VNET_TRIPWIRE])).status).toBe(200);
-    const first = await signedAction(`/api/membership-requests/${id}/abandon`, {
+    expect((await host.admin('/admin/cloud/faults', [LOCKED_GATEWAY, VNET_TRIPWIRE])).status).toBe(200);
+    const first = await host.signedAction(`/api/membership-requests/${id}/abandon`, {
       action: 'abandon',
       subject: id,
     });
     expect(first.status).toBe(202);
-    const stopped = await until(
+    const stopped = await host.until(
       'teardown step',
-      () => request(id),
+      () => host.request(id),
       (r) => ['failed', 'succeeded'].includes(r.steps.find((s: Json) => s.name === 'teardown')?.state),
     );
     expect(stopped.phase).toBe('failed');
@@ -148,87 +72,75 @@ describe('teardown refused by Azure (local cloud, three founders)', () => {
       state: 'failed',
       error: { code: 'AZURE.CONFLICT', azureCode: 'ScopeLocked' },
     });
-    const half = await resources();
+    const half = await host.resources();
     // Deleted before the gateway's stage: the connections, both ways. Kept: the gateway, and its VNet,
     // which was not even attempted (Azure refuses a VNet whose gateway is still in it).
     expect(half).not.toContain('cn-bank-t-to-bank-a');
     expect(half).not.toContain('cn-bank-a-to-bank-t');
     expect(half).toContain('vgw-bank-t');
     expect(half).toContain('vnet-bank-t');
-    const faults = (await json(await admin('/admin/cloud/faults'))).faults as Json[];
+    const faults = (await json(await host.admin('/admin/cloud/faults'))).faults as Json[];
     expect(faults.find((f) => f.operation === 'arm:virtualNetworks.delete')).toMatchObject({ fired: 0 });
     // Not abandoned yet: the bank keeps its place until nothing of it is left.
-    expect((await json(await fetch(`${host.url}/api/members/bank-t`))).status).toBe('PENDING');
+    expect((await host.member('bank-t')).status).toBe('PENDING');
     // The members heard about it, as about any failed step.
-    const outbox = await json(await admin('/admin/cloud/outbox'));
-    expect(JSON.stringify(outbox)).toMatch(/teardown/);
+    // Delivered by its own orchestration, after the step was recorded: wait for it.
+    const outbox = await host.until(
+      'teardown email',
+      async () => JSON.stringify(await json(await host.admin('/admin/cloud/outbox'))),
+      (text) => /teardown/.test(text),
+    );
+    expect(outbox).toMatch(/teardown/);
 
     // The lock is lifted; a member abandons again and the teardown resumes where it stopped.
-    expect((await admin('/admin/cloud/faults', undefined, 'DELETE')).status).toBe(204);
-    const second = await signedAction(
+    expect((await host.admin('/admin/cloud/faults', undefined, 'DELETE')).status).toBe(204);
+    const second = await host.signedAction(
       `/api/membership-requests/${id}/abandon`,
       { action: 'abandon', subject: id },
       'bank-b',
     );
     expect(second.status).toBe(202);
-    const gone = await until('resources', resources, (text) => !text.includes('bank-t'));
+    const gone = await host.until('resources', host.resources, (text) => !text.includes('bank-t'));
     expect(gone).not.toContain('bank-t');
-    const after = await until(
+    const after = await host.until(
       'teardown step',
-      () => request(id),
+      () => host.request(id),
       (r) => r.steps.find((s: Json) => s.name === 'teardown')?.state === 'succeeded',
     );
     expect(after.phase).toBe('failed');
-    const member = await until(
+    const member = await host.until(
       'member',
-      async () => json(await fetch(`${host.url}/api/members/bank-t`)),
+      () => host.member('bank-t'),
       (m) => m.status === 'REMOVED',
     );
     expect(member.status).toBe('REMOVED');
     // Once torn down, nothing more to abandon.
-    const third = await signedAction(`/api/membership-requests/${id}/abandon`, {
+    const third = await host.signedAction(`/api/membership-requests/${id}/abandon`, {
       action: 'abandon',
       subject: id,
     });
     expect(third.status).toBe(409);
   });
 
-  it('a removal whose teardown is refused says so in the log and in its outcome', async () => {
-    expect((await admin('/admin/cloud/faults', LOCKED_GATEWAY)).status).toBe(200);
-    const proposed = await signedAction('/api/members/bank-c/proposals', {
+  it('a removal whose teardown is refused says so in the log, tries again hourly, and finishes once the lock is lifted', async () => {
+    expect((await host.admin('/admin/cloud/faults', LOCKED_GATEWAY)).status).toBe(200);
+    const proposed = await host.signedAction('/api/members/bank-c/proposals', {
       action: 'remove',
       subject: 'bank-c',
       reason: 'left the consortium',
     });
     expect(proposed.status).toBe(202);
     const proposalId = (await json(proposed)).id as string;
-    for (const voter of ['bank-a', 'bank-b']) {
-      const vote = {
-        consortium: name,
-        requestId: proposalId,
-        voter,
-        decision: 'approve',
-        reason: 'ok',
-        issuedAt: now().toISOString(),
-      };
-      const r = await joseRequest(
-        `${host.url}/api/proposals/${proposalId}/votes`,
-        await sign(vote, banks[voter]!.privateKey, { kid: voter }),
-      );
-      expect(r.status).toBe(202);
-    }
-    const status = await until(
-      'removal teardown',
-      async () => {
-        const res = await fetch(
-          `${host.url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(`${proposalId}:teardown`)}`,
-        );
-        return res.status === 404 ? undefined : ((await json(res)) as Json);
-      },
-      (s) => s?.runtimeStatus === 'Completed' || s?.runtimeStatus === 'Failed',
+    for (const voter of ['bank-a', 'bank-b'])
+      expect((await host.vote(proposalId, voter, {}, 'proposals')).status).toBe(202);
+    // Refused: it waits for its next try and says when, in its status and in the log.
+    const waiting = await host.until(
+      'removal teardown waiting',
+      () => host.instance(`${proposalId}:teardown`),
+      (s) => Boolean(s?.customStatus?.nextAttemptAt) || s?.runtimeStatus === 'Completed',
     );
-    expect(status.runtimeStatus).toBe('Completed');
-    expect(status.output).toMatchObject({
+    expect(waiting.runtimeStatus).toBe('Running');
+    expect(waiting.customStatus).toMatchObject({
       tornDown: false,
       error: { code: 'AZURE.CONFLICT', azureCode: 'ScopeLocked' },
     });
@@ -239,13 +151,27 @@ describe('teardown refused by Azure (local cloud, three founders)', () => {
     expect(JSON.parse(line!.message.slice(line!.message.indexOf('{')))).toMatchObject({
       memberId: 'bank-c',
       requestId: null,
+      attempt: 0,
+      nextAttemptAt: waiting.customStatus.nextAttemptAt,
       code: 'AZURE.CONFLICT',
       azureCode: 'ScopeLocked',
     });
     // Its VNet is still there: nothing after the refused stage was attempted.
-    const left = await resources();
+    const left = await host.resources();
     expect(left).toContain('vgw-bank-c');
     expect(left).toContain('vnet-bank-c');
-    await admin('/admin/cloud/faults', undefined, 'DELETE');
+
+    // The bank's admin lifts the lock; an hour later the next try finishes the job.
+    expect((await host.admin('/admin/cloud/faults', undefined, 'DELETE')).status).toBe(204);
+    await fetch(`${host.url}/admin/host/clock`, { method: 'POST', body: '{"advance":"PT1H"}' });
+    const done = await host.until(
+      'removal teardown',
+      () => host.instance(`${proposalId}:teardown`),
+      (s) => s?.runtimeStatus === 'Completed' || s?.runtimeStatus === 'Failed',
+    );
+    expect(done.output).toMatchObject({ tornDown: true });
+    const after = await host.resources();
+    expect(after).not.toContain('vgw-bank-c');
+    expect(after).not.toContain('vnet-bank-c');
   });
 });

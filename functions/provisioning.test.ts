@@ -5,15 +5,7 @@ import { deploymentName as deploymentNameOf } from '../core/provisioning';
 import { getPlacements } from '../orchestrations/provisioning-services';
 import { vaultAt } from '../orchestrations/vaults';
 import { json, type Json } from '../test/http';
-import {
-  applicantPayload,
-  joseRequest,
-  newBank,
-  sign,
-  startTrustNet,
-  testConsortium,
-  type TestBank,
-} from '../test/trustnet';
+import { applicantPayload, newBank, startTrustNet, testConsortium, type TestBank } from '../test/trustnet';
 
 type Host = Awaited<ReturnType<typeof startTrustNet>>;
 
@@ -28,80 +20,21 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
   let host: Host;
   let banks: Record<string, TestBank>;
   let name: string;
-  let bankD: TestBank;
-  const now = () => new Date(host.clock.now());
+  const now = () => host.now();
 
   beforeAll(async () => {
     const c = await testConsortium();
     banks = c.banks;
     name = c.config.name;
-    host = await startTrustNet(c.file);
+    host = await startTrustNet(c);
   });
   afterAll(() => host.stop());
 
-  async function admin(path: string, body?: unknown): Promise<Response> {
-    return fetch(`${host.url}${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      ...(body === undefined
-        ? {}
-        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-    });
-  }
-
-  async function applyAndApprove(
-    applicant: Record<string, unknown>,
-    prepare = true,
-    voters = ['bank-a', 'bank-b'],
-  ) {
-    const key = await newBank('applicant');
-    const payload = applicantPayload(name, now(), {}, applicant);
-    if (prepare) {
-      const rg = await admin('/admin/cloud/resource-groups', {
-        subscriptionId: payload.applicant.azure.subscriptionId,
-        resourceGroup: payload.applicant.azure.resourceGroup,
-        location: payload.applicant.azure.region,
-      });
-      expect(rg.status).toBe(201);
-    }
-    const res = await joseRequest(
-      `${host.url}/api/membership-requests`,
-      await sign(payload, key.privateKey, { jwk: key.publicJwk }),
-    );
-    expect(res.status).toBe(202);
-    for (const voter of voters) {
-      const vote = {
-        consortium: name,
-        requestId: payload.requestId,
-        voter,
-        decision: 'approve',
-        reason: 'ok',
-        issuedAt: now().toISOString(),
-      };
-      const r = await joseRequest(
-        `${host.url}/api/membership-requests/${payload.requestId}/votes`,
-        await sign(vote, banks[voter]!.privateKey, { kid: voter }),
-      );
-      expect(r.status).toBe(202);
-    }
-    return { payload, key };
-  }
-
-  async function until(id: string, phases: string[]): Promise<Json> {
-    let last: Json;
-    for (let i = 0; i < 600; i++) {
-      last = await json(await fetch(`${host.url}/api/membership-requests/${id}`));
-      if (phases.includes(last.phase)) return last;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`${id} is ${last.phase}, not ${phases.join(' or ')}: ${JSON.stringify(last.steps)}`);
-  }
-
   it('builds the node, certificate and a connection each way per member; the bank becomes ACTIVE', async () => {
-    const { payload, key } = await applyAndApprove({});
-    bankD = key;
+    const { id, key } = await host.applyAndApprove({});
+    // From here on bank-d votes and is removed like any member.
     banks['bank-d'] = { id: 'bank-d', privateKey: key.privateKey, publicJwk: key.publicJwk };
-    const id = payload.requestId;
-    const done = await until(id, ['active', 'failed']);
+    const done = await host.phase(id, ['active', 'failed']);
     expect(done.phase).toBe('active');
     expect(done.steps.map((s: Json) => [s.name, s.state])).toEqual([
       ['access', 'succeeded'],
@@ -114,10 +47,10 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
       ['activate', 'succeeded'],
     ]);
     for (const s of done.steps) expect(Date.parse(s.ended)).toBeGreaterThanOrEqual(Date.parse(s.started));
-    const member = await json(await fetch(`${host.url}/api/members/bank-d`));
+    const member = await host.member('bank-d');
     expect(member.status).toBe('ACTIVE');
 
-    const cloud = await json(await admin('/admin/cloud/resources'));
+    const cloud = await json(await host.admin('/admin/cloud/resources'));
     const text = JSON.stringify(cloud);
     // The scale set at the Medium profile's 7 VMs, the gateway, the NSG rule on every founder.
     expect(text).toMatch(/vmss-bank-d/);
@@ -134,7 +67,7 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
   });
 
   it('issues a node CA certificate for the legal name, chained to the consortium root, with Corda’s role', async () => {
-    const cloud = await json(await admin('/admin/cloud/resources'));
+    const cloud = await json(await host.admin('/admin/cloud/resources'));
     const vaults = cloud.vaults as Record<string, Json>;
     const entry = Object.entries(vaults).find(([v]) => v.startsWith('kv-bankd'));
     expect(entry).toBeDefined();
@@ -167,37 +100,20 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
   });
 
   it('lets the new member vote on the next applicant', async () => {
-    const key = await newBank('applicant-e');
     const azure = { ...applicantPayload(name, now()).applicant.azure, addressSpace: '10.50.0.0/16' };
-    const payload = applicantPayload(
-      name,
-      now(),
-      {},
+    const { payload, res } = await host.apply(
       { id: 'bank-e', legalName: 'O=Bank E, L=Rome, C=IT', azure },
-    );
-    const res = await joseRequest(
-      `${host.url}/api/membership-requests`,
-      await sign(payload, key.privateKey, { jwk: key.publicJwk }),
+      {},
+      await newBank('applicant-e'),
     );
     expect(res.status).toBe(202);
-    const vote = {
-      consortium: name,
-      requestId: payload.requestId,
-      voter: 'bank-d',
-      decision: 'reject',
-      reason: 'not yet',
-      issuedAt: now().toISOString(),
-    };
-    const r = await joseRequest(
-      `${host.url}/api/membership-requests/${payload.requestId}/votes`,
-      await sign(vote, bankD.privateKey, { kid: 'bank-d' }),
-    );
+    const r = await host.vote(payload.requestId, 'bank-d', { decision: 'reject', reason: 'not yet' });
     expect(r.status).toBe(202);
     expect((await json(r)).tally).toEqual({ approve: 0, reject: 1, eligible: 4, required: 3 });
   });
 
   it('stops as failed when the bank has not delegated its resource group, naming the step and code', async () => {
-    const { payload } = await applyAndApprove(
+    const { id } = await host.applyAndApprove(
       {
         id: 'bank-f',
         legalName: 'O=Bank F, L=Lisbon, C=PT',
@@ -207,45 +123,39 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
           addressSpace: '10.60.0.0/16',
         },
       },
-      false,
-      ['bank-a', 'bank-b', 'bank-c'],
+      { prepare: false, voters: ['bank-a', 'bank-b', 'bank-c'] },
     );
-    const failed = await until(payload.requestId, ['failed', 'active']);
+    const failed = await host.phase(id, ['failed', 'active']);
     expect(failed.phase).toBe('failed');
     const access = failed.steps.find((s: Json) => s.name === 'access');
     expect(access).toMatchObject({ state: 'failed', error: { code: 'ACCESS.RESOURCE_GROUP_NOT_FOUND' } });
-    expect((await json(await fetch(`${host.url}/api/members/bank-f`))).status).toBe('PENDING');
+    expect((await host.member('bank-f')).status).toBe('PENDING');
   });
-
-  async function signedAction(path: string, payload: Record<string, unknown>, as = 'bank-a') {
-    const body = { consortium: name, actor: as, issuedAt: now().toISOString(), ...payload };
-    return joseRequest(`${host.url}${path}`, await sign(body, banks[as]!.privateKey, { kid: as }));
-  }
 
   it('abandoning a failed onboarding tears it down, frees the bank to apply again and audits who asked', async () => {
     const list = await json(await fetch(`${host.url}/api/membership-requests?phase=failed`));
     const failed = list.items.find((r: Json) => r.applicant.id === 'bank-f');
     expect(failed).toBeDefined();
-    const wrong = await signedAction(`/api/membership-requests/${failed.id}/abandon`, {
+    const wrong = await host.signedAction(`/api/membership-requests/${failed.id}/abandon`, {
       action: 'retry',
       subject: failed.id,
     });
     expect(wrong.status).toBe(400);
-    const res = await signedAction(`/api/membership-requests/${failed.id}/abandon`, {
+    const res = await host.signedAction(`/api/membership-requests/${failed.id}/abandon`, {
       action: 'abandon',
       subject: failed.id,
     });
     expect(res.status).toBe(202);
-    for (let i = 0; i < 400; i++) {
-      const m = await json(await fetch(`${host.url}/api/members/bank-f`));
-      if (m.status === 'REMOVED') break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    expect((await json(await fetch(`${host.url}/api/members/bank-f`))).status).toBe('REMOVED');
-    const after = await json(await fetch(`${host.url}/api/membership-requests/${failed.id}`));
+    await host.until(
+      'bank-f removed',
+      () => host.member('bank-f'),
+      (m) => m.status === 'REMOVED',
+    );
+    expect((await host.member('bank-f')).status).toBe('REMOVED');
+    const after = await host.request(failed.id);
     expect(after.phase).toBe('failed');
     expect(after.steps.find((s: Json) => s.name === 'teardown')).toMatchObject({ state: 'succeeded' });
-    const again = await signedAction(`/api/membership-requests/${failed.id}/retry`, {
+    const again = await host.signedAction(`/api/membership-requests/${failed.id}/retry`, {
       action: 'retry',
       subject: failed.id,
     });
@@ -254,12 +164,9 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
   });
 
   it('a permanent Azure failure stops at its step with the Azure code; retry resumes from there', async () => {
-    const faults = await fetch(`${host.url}/admin/cloud/faults`, {
-      method: 'POST',
-      body: JSON.stringify({
-        operation: 'arm:deploy:Microsoft.Network/virtualNetworkGateways',
-        kind: 'quota',
-      }),
+    const faults = await host.admin('/admin/cloud/faults', {
+      operation: 'arm:deploy:Microsoft.Network/virtualNetworkGateways',
+      kind: 'quota',
     });
     expect(faults.status).toBe(200);
     const azure = {
@@ -267,12 +174,11 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
       resourceGroup: 'rg-bank-g',
       addressSpace: '10.70.0.0/16',
     };
-    const { payload } = await applyAndApprove(
+    const { payload } = await host.applyAndApprove(
       { id: 'bank-g', legalName: 'O=Bank G, L=Vienna, C=AT', azure },
-      true,
-      ['bank-a', 'bank-b', 'bank-c'],
+      { voters: ['bank-a', 'bank-b', 'bank-c'] },
     );
-    const failed = await until(payload.requestId, ['failed', 'active']);
+    const failed = await host.phase(payload.requestId, ['failed', 'active']);
     expect(failed.phase).toBe('failed');
     expect(failed.steps.find((s: Json) => s.name === 'gateway')).toMatchObject({
       state: 'failed',
@@ -280,12 +186,12 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
     });
     expect(failed.steps.find((s: Json) => s.name === 'network')).toMatchObject({ state: 'succeeded' });
     const runsBefore = host.cloud.arm.stats().deploymentRuns;
-    const res = await signedAction(`/api/membership-requests/${payload.requestId}/retry`, {
+    const res = await host.signedAction(`/api/membership-requests/${payload.requestId}/retry`, {
       action: 'retry',
       subject: payload.requestId,
     });
     expect(res.status).toBe(202);
-    const done = await until(payload.requestId, ['active']);
+    const done = await host.phase(payload.requestId, ['active']);
     expect(done.steps.every((s: Json) => s.state === 'succeeded')).toBe(true);
     // The network was not deployed again; the gateway once more (its first run failed).
     const runsAfter = host.cloud.arm.stats().deploymentRuns;
@@ -301,78 +207,67 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
   });
 
   it('rides out throttling and server errors from Azure: the onboarding still ends ACTIVE', async () => {
-    const faults = await fetch(`${host.url}/admin/cloud/faults`, {
-      method: 'POST',
-      body: JSON.stringify([
-        // More 429s than the SDK's own two retries: the orchestration's retry policy takes over.
-        { operation: 'arm:deployments.put', kind: 'throttle', count: 4, retryAfterSeconds: 0 },
-        { operation: 'keyvault:secrets.get', kind: 'server', count: 2 },
-        { operation: 'arm:securityRules.put', kind: 'timeout', count: 1 },
-      ]),
-    });
+    const faults = await host.admin('/admin/cloud/faults', [
+      // More 429s than the SDK's own two retries: the orchestration's retry policy takes over.
+      { operation: 'arm:deployments.put', kind: 'throttle', count: 4, retryAfterSeconds: 0 },
+      { operation: 'keyvault:secrets.get', kind: 'server', count: 2 },
+      { operation: 'arm:securityRules.put', kind: 'timeout', count: 1 },
+    ]);
     expect(faults.status).toBe(200);
     const azure = {
       ...applicantPayload(name, now()).applicant.azure,
       resourceGroup: 'rg-bank-h',
       addressSpace: '10.80.0.0/16',
     };
-    const { payload } = await applyAndApprove(
+    const { id } = await host.applyAndApprove(
       { id: 'bank-h', legalName: 'O=Bank H, L=Oslo, C=NO', azure },
-      true,
-      ['bank-a', 'bank-b', 'bank-c'],
+      { voters: ['bank-a', 'bank-b', 'bank-c'] },
     );
-    const done = await until(payload.requestId, ['active', 'failed']);
+    const done = await host.phase(id, ['active', 'failed']);
     expect(done.phase).toBe('active');
-    const left = await json(await admin('/admin/cloud/faults'));
+    const left = await json(await host.admin('/admin/cloud/faults'));
     expect(left.faults.every((f: Json) => f.remaining === 0)).toBe(true);
     expect(host.cloud.arm.stats().throttled).toBeGreaterThanOrEqual(4);
   });
 
   it('abandoning after a partial build leaves nothing of the bank behind, on its side or the members’', async () => {
-    await fetch(`${host.url}/admin/cloud/faults`, {
-      method: 'POST',
-      body: JSON.stringify({
-        operation: 'arm:deploy:Microsoft.Compute/virtualMachineScaleSets',
-        kind: 'quota',
-      }),
+    await host.admin('/admin/cloud/faults', {
+      operation: 'arm:deploy:Microsoft.Compute/virtualMachineScaleSets',
+      kind: 'quota',
     });
     const azure = {
       ...applicantPayload(name, now()).applicant.azure,
       resourceGroup: 'rg-bank-i',
       addressSpace: '10.90.0.0/16',
     };
-    const { payload } = await applyAndApprove(
+    const { payload } = await host.applyAndApprove(
       { id: 'bank-i', legalName: 'O=Bank I, L=Dublin, C=IE', azure },
-      true,
-      ['bank-a', 'bank-b', 'bank-c', 'bank-d'],
+      { voters: ['bank-a', 'bank-b', 'bank-c', 'bank-d'] },
     );
-    const failed = await until(payload.requestId, ['failed', 'active']);
+    const failed = await host.phase(payload.requestId, ['failed', 'active']);
     expect(failed.steps.find((s: Json) => s.name === 'node')).toMatchObject({
       state: 'failed',
       error: { code: 'DEPLOY.QUOTA_EXCEEDED' },
     });
     // Wait for the gateway branch (peering) to settle too: the failure is recorded when both are done.
     expect(failed.steps.find((s: Json) => s.name === 'certificate').state).toBe('succeeded');
-    const built = JSON.stringify((await json(await admin('/admin/cloud/resources'))).resources);
+    const built = await host.resources();
     expect(built).toContain('vnet-bank-i');
     const serial = (await getPlacements().get('bank-i'))!.certificate!.serial;
 
-    const res = await signedAction(`/api/membership-requests/${payload.requestId}/abandon`, {
+    const res = await host.signedAction(`/api/membership-requests/${payload.requestId}/abandon`, {
       action: 'abandon',
       subject: payload.requestId,
     });
     expect(res.status).toBe(202);
-    let text = built;
-    for (let i = 0; i < 600 && text.includes('bank-i'); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      text = JSON.stringify((await json(await admin('/admin/cloud/resources'))).resources);
-    }
+    const text = await host.until('bank-i torn down', host.resources, (t) => !t.includes('bank-i'));
     expect(text).not.toContain('bank-i');
-    for (let i = 0; i < 200; i++) {
-      if ((await json(await fetch(`${host.url}/api/members/bank-i`))).status === 'REMOVED') break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    expect((await json(await fetch(`${host.url}/api/members/bank-i`))).status).toBe('REMOVED');
+    await host.until(
+      'bank-i removed',
+      () => host.member('bank-i'),
+      (m) => m.status === 'REMOVED',
+    );
+    expect((await host.member('bank-i')).status).toBe('REMOVED');
     const audit = await json(await fetch(`${host.url}/api/audit?limit=1000`));
     expect(audit.items.some((e: Json) => e.kind === 'certificate.revoked' && e.data.serial === serial)).toBe(
       true,
@@ -382,33 +277,15 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
   it('removing a member tears down its node and connections and publishes its certificate in the CRL', async () => {
     const placement = await getPlacements().get('bank-d');
     const serial = placement!.certificate!.serial;
-    const proposed = await signedAction('/api/members/bank-d/proposals', {
+    const proposed = await host.signedAction('/api/members/bank-d/proposals', {
       action: 'remove',
       subject: 'bank-d',
       reason: 'left the consortium',
     });
     expect(proposed.status).toBe(202);
     const { id } = await json(proposed);
-    for (const voter of ['bank-a', 'bank-b', 'bank-c']) {
-      const vote = {
-        consortium: name,
-        requestId: id,
-        voter,
-        decision: 'approve',
-        reason: 'ok',
-        issuedAt: now().toISOString(),
-      };
-      await joseRequest(
-        `${host.url}/api/proposals/${id}/votes`,
-        await sign(vote, banks[voter]!.privateKey, { kid: voter }),
-      );
-    }
-    let text = '';
-    for (let i = 0; i < 600; i++) {
-      text = JSON.stringify((await json(await admin('/admin/cloud/resources'))).resources);
-      if (!text.includes('bank-d')) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    for (const voter of ['bank-a', 'bank-b', 'bank-c']) await host.vote(id, voter, {}, 'proposals');
+    const text = await host.until('bank-d torn down', host.resources, (t) => !t.includes('bank-d'));
     // Nothing of bank-d is left: not its resources, its connections, nor its rules on other members.
     expect(text).not.toContain('bank-d');
     expect(text).toContain('vmss-bank-a');

@@ -6,7 +6,7 @@ import { getRegistry } from './edge/services';
 import { cloudHttpClient, LocalCloudCredential, type CloudRequest } from '../local/cloud/http';
 import { MONITOR_EXTENSION } from '../orchestrations/scaling';
 import { json, type Json } from '../test/http';
-import { joseRequest, sign, startTrustNet, testConsortium } from '../test/trustnet';
+import { startTrustNet, testConsortium } from '../test/trustnet';
 
 /**
  * Scaling end to end on the virtual clock: a member's business-hours window in New York moves its scale
@@ -25,7 +25,7 @@ describe('member scaling', () => {
 
   beforeAll(async () => {
     c = await testConsortium({}, ['bank-a', 'bank-b']);
-    host = await startTrustNet(c.file, { schedules: { TRUSTNET_SCALING_SCHEDULE: '0 */5 * * * *' } });
+    host = await startTrustNet(c, { schedules: { TRUSTNET_SCALING_SCHEDULE: '0 */5 * * * *' } });
     const emulator = host.cloud.arm as unknown as { handle: (r: CloudRequest) => Promise<unknown> };
     const original = emulator.handle;
     // Accepted writes only: an injected fault answers before anything changes.
@@ -49,27 +49,16 @@ describe('member scaling', () => {
   });
   afterAll(() => host.stop());
 
-  const now = () => new Date(host.clock.now()).toISOString();
-  const signed = async (
+  const signed = (
     path: string,
     method: string,
     signer: string,
     fields: Record<string, unknown>,
     subject = 'bank-a',
-  ) =>
-    joseRequest(
-      `${host.url}/api/members/${subject}/${path}`,
-      await sign(
-        { consortium: c.config.name, subject, actor: signer, issuedAt: now(), ...fields },
-        c.banks[signer]!.privateKey,
-        { kid: signer },
-      ),
-      method,
-    );
+  ) => host.signedAction(`/api/members/${subject}/${path}`, { subject, ...fields }, signer, method);
   const setPolicy = (policy: unknown, signer = 'bank-a') =>
     signed('scaling', 'PUT', signer, { action: 'set-scaling', policy });
-  const scaling = async (id = 'bank-a') =>
-    (await json(await fetch(`${host.url}/api/members/${id}`))).scaling as Json;
+  const scaling = async (id = 'bank-a') => (await host.member(id)).scaling as Json;
 
   /** Moves the virtual clock to `at` (firing every timer on the way). */
   async function advanceTo(at: number) {
@@ -78,14 +67,12 @@ describe('member scaling', () => {
   }
 
   /** Waits (real time, generously) until bank-a's scale set runs `profile` as the registry records it. */
-  async function settled(profile: string, id = 'bank-a') {
-    for (let i = 0; i < 800; i++) {
-      const s = await scaling(id);
-      if (s.current === profile && s.desired === profile) return s;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`${id} never settled at ${profile}: ${JSON.stringify(await scaling(id))}`);
-  }
+  const settled = (profile: string, id = 'bank-a') =>
+    host.until(
+      `${id} never settled at ${profile}`,
+      () => scaling(id),
+      (s) => s.current === profile && s.desired === profile,
+    );
 
   const placement = () => ({
     subscriptionId: c.config.members[0]!.azure.subscriptionId,
@@ -312,15 +299,12 @@ describe('member scaling', () => {
   });
 
   it('records a change that keeps failing on the member, and makes it on a later tick once Azure recovers', async () => {
-    const fault = await fetch(`${host.url}/admin/cloud/faults`, {
-      method: 'POST',
-      body: JSON.stringify({
-        operation: 'arm:virtualMachineScaleSets.patch',
-        kind: 'error',
-        status: 409,
-        code: 'OperationNotAllowed',
-        count: 0,
-      }),
+    const fault = await host.admin('/admin/cloud/faults', {
+      operation: 'arm:virtualMachineScaleSets.patch',
+      kind: 'error',
+      status: 409,
+      code: 'OperationNotAllowed',
+      count: 0,
     });
     expect(fault.status).toBe(200);
     const start = host.clock.now();
@@ -342,17 +326,17 @@ describe('member scaling', () => {
     expect(failure).toMatchObject({ to: 'Medium', code: 'AZURE.CONFLICT' });
     expect((await scaling()).current).toBe('Small');
     // The operators hear of it (and the member), by email from the outbox.
-    let alerted: Json[] = [];
-    for (let i = 0; i < 400 && alerted.length === 0; i++) {
-      const items = (await json(await fetch(`${host.url}/admin/cloud/outbox`))).items as Json[];
-      alerted = items.filter(
-        (m) => m.kind === 'email' && /Scaling .* to Medium failed/.test(String(m.subject)),
-      );
-      if (alerted.length === 0) await new Promise((r) => setTimeout(r, 25));
-    }
+    const alerted = await host.until(
+      'scaling failure email',
+      async () =>
+        (await host.outbox()).filter(
+          (m) => m.kind === 'email' && /Scaling .* to Medium failed/.test(String(m.subject)),
+        ),
+      (found) => found.length > 0,
+    );
     expect(alerted.length).toBeGreaterThanOrEqual(1);
 
-    await fetch(`${host.url}/admin/cloud/faults`, { method: 'DELETE' });
+    await host.admin('/admin/cloud/faults', undefined, 'DELETE');
     await advanceTo(host.clock.now() + 5 * MINUTE);
     const s = await settled('Medium');
     expect(s.failure).toBeNull();
@@ -371,17 +355,17 @@ describe('member scaling', () => {
     await expect(verifyAudit(audit.items)).resolves.toMatchObject({ ok: true });
 
     // The member heard of its changes (scaling.changed: "… moved from Small to Large", by email).
-    let mails: Json[] = [];
-    for (let i = 0; i < 400 && mails.length === 0; i++) {
-      const items = (await json(await fetch(`${host.url}/admin/cloud/outbox`))).items as Json[];
-      mails = items.filter(
-        (m) =>
-          m.kind === 'email' &&
-          JSON.stringify(m).includes('ops@bank-a.example') &&
-          /moved from|cost profile/i.test(JSON.stringify(m)),
-      );
-      if (mails.length === 0) await new Promise((r) => setTimeout(r, 25));
-    }
+    const mails = await host.until(
+      'scaling change email',
+      async () =>
+        (await host.outbox()).filter(
+          (m) =>
+            m.kind === 'email' &&
+            JSON.stringify(m).includes('ops@bank-a.example') &&
+            /moved from|cost profile/i.test(JSON.stringify(m)),
+        ),
+      (found) => found.length > 0,
+    );
     expect(mails.length).toBeGreaterThan(0);
   });
 });

@@ -504,9 +504,18 @@ export async function markFailed(
       () => new Date(nowMs()),
     );
   }
-  await registry.updateRequest(input.requestId, (r) =>
-    r.phase === 'failed' ? undefined : { ...r, phase: 'failed' },
-  );
+  // A step outside the plan's list (the plan itself) is listed too, so the status says what failed.
+  await registry.updateRequest(input.requestId, (r) => {
+    const listed = (r.steps ?? []).some((s) => s.name === input.step);
+    if (r.phase === 'failed' && listed) return undefined;
+    const failed: Step = {
+      name: input.step,
+      state: 'failed',
+      ended: now().toISOString(),
+      error: input.error,
+    };
+    return { ...r, phase: 'failed', steps: listed ? r.steps : [...(r.steps ?? []), failed] };
+  });
 }
 
 export async function markAbandoned(input: { requestId: string; bankId?: string }): Promise<void> {

@@ -13,6 +13,7 @@ import {
 import type { AzurePlacement, Member } from '../core/membership';
 import { getAudit, getRegistry } from '../functions/edge/services';
 import { nowMs } from '../runtime/clock';
+import { durationSettingMs } from '../runtime/settings';
 import { azureRetry } from './deploy';
 import { pollIntervalMs, recordStep, type StepError } from './provision-activities';
 import { getArm, getPlacements } from './provisioning-services';
@@ -41,7 +42,17 @@ export interface TeardownInput {
   peers: Peer[];
   reason: string;
   pollMs: number;
+  /**
+   * A removal's teardown has no member to press `abandon` again, so one that Azure refuses (a lock, a
+   * missing role) tries again every `REMOVAL_RETRY_EVERY_MS` until this instant, then stops for good.
+   */
+  retryUntil?: string;
+  /** Which try this is (0 first), for the log. */
+  attempt?: number;
 }
+
+/** A lock or a role is lifted by a person: an hour between tries is soon enough and not noisy. */
+export const REMOVAL_RETRY_EVERY_MS = 3_600_000;
 
 /** What an activity of the teardown answers: its value, or the permanent refusal that stops the teardown. */
 export type TeardownOutcome<T> = { ok: true; value: T } | { ok: false; error: StepError };
@@ -129,6 +140,8 @@ const teardown: OrchestrationHandler = function* (context: OrchestrationContext)
       ...(stopped ? { error: stopped.error } : {}),
     });
   if (!stopped) return { tornDown: true, deleted } satisfies TeardownResult;
+  const next = new Date(context.df.currentUtcDateTime.getTime() + REMOVAL_RETRY_EVERY_MS);
+  const retrying = input.retryUntil !== undefined && next.getTime() <= Date.parse(input.retryUntil);
   // Logged once, not on every replay: a removal has no request whose status would show it.
   if (!context.df.isReplaying)
     context.log(
@@ -137,11 +150,25 @@ const teardown: OrchestrationHandler = function* (context: OrchestrationContext)
         instanceId: context.df.instanceId,
         memberId: input.bankId,
         requestId: input.requestId ?? null,
+        attempt: input.attempt ?? 0,
+        nextAttemptAt: retrying ? next.toISOString() : null,
         stoppedAt: stopped.at,
         code: stopped.error.code,
         azureCode: stopped.error.azureCode ?? null,
       }),
     );
+  if (retrying) {
+    context.df.setCustomStatus({
+      tornDown: false,
+      stoppedAt: stopped.at,
+      error: stopped.error,
+      nextAttemptAt: next.toISOString(),
+    });
+    yield context.df.createTimer(next);
+    // A fresh history per try: stages look before they delete, so it resumes where this one stopped.
+    context.df.continueAsNew({ ...input, attempt: (input.attempt ?? 0) + 1 } satisfies TeardownInput);
+    return undefined;
+  }
   return { tornDown: false, deleted, stoppedAt: stopped.at, error: stopped.error } satisfies TeardownResult;
 };
 
@@ -281,6 +308,7 @@ export async function startRemoval(
     peers,
     reason: `removed by proposal ${proposalId}`,
     pollMs: pollIntervalMs(),
+    retryUntil: new Date(nowMs() + durationSettingMs('TRUSTNET_RETRY_WINDOW', 'P7D')).toISOString(),
   };
   await client.startNew(TEARDOWN_ORCHESTRATOR, { instanceId, input });
 }
