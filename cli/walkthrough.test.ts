@@ -82,7 +82,7 @@ describe('README walkthrough', () => {
       expect((await fetch(`${host.url}/admin/cloud/resources`)).status).toBe(200);
       expect((await trustnet('members')).stdout).toMatch(/bank-a\s+ACTIVE\s+O=Bank A, L=London, C=GB/);
       expect((await trustnet('members')).stdout).toMatch(/bank-d\s+ACTIVE\s+O=Bank D, L=Madrid, C=ES/);
-      expect((await trustnet('audit', 'verify')).stdout).toMatch(/^audit log verified: 9 entries/m);
+      expect((await trustnet('audit', 'verify')).stdout).toMatch(/^audit log verified: 12 entries/m);
       const late = await trustnet('vote', id!, 'approve', '--reason', 'late', '--as', 'bank-c');
       expect(late.code).toBe(1);
       expect(late.stderr).toContain('trustnet: 409 VOTE.CLOSED');

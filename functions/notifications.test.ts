@@ -156,7 +156,7 @@ describe('notifications end to end: Teams cards and email to the people who must
     expect(first.input).toMatchObject({ kind: 'request.received' });
     // Run the very same event through the orchestration again, as a replay after a lost checkpoint would.
     const again = await fetch(
-      `${host.url}/runtime/webhooks/durabletask/orchestrators/notifyDeliverV1/${encodeURIComponent(done.instanceId)}`,
+      `${host.url}/runtime/webhooks/durabletask/orchestrators/notifyDeliverV2/${encodeURIComponent(done.instanceId)}`,
       { method: 'POST', body: JSON.stringify(first.input) },
     );
     expect(again.status).toBe(202);

@@ -36,9 +36,21 @@ import { emailsOf, OPERATORS, operatorEmails, operatorsWebhook, teamsWebhookOf }
  * its owner, and the send activity reads the URL from Key Vault.
  */
 
-export const DELIVER_ORCHESTRATOR = 'notifyDeliverV1';
+export const DELIVER_ORCHESTRATOR = 'notifyDeliverV2';
+/** Sends one delivery per activity; kept for instances started before V2. */
+export const LEGACY_DELIVER_ORCHESTRATOR = 'notifyDeliverV1';
 export const PLAN_ACTIVITY = 'notifyPlanV1';
 export const SEND_ACTIVITY = 'notifySendV1';
+export const SEND_BATCH_ACTIVITY = 'notifySendBatchV1';
+
+/**
+ * Deliveries one send activity carries. An event to every member of a 1,000-member consortium is 1,000
+ * deliveries; one activity each put the event (which lists the electorate) into the history 1,000 times,
+ * and the fan-out never finished. In batches it is there 20 times.
+ */
+export const SEND_BATCH_SIZE = 50;
+/** Deliveries of one batch sent at once. */
+const SEND_CONCURRENCY = 8;
 
 /** Waits before each re-send round (ms): 30 s, 2 min, 8 min, 30 min; then the channel has failed. */
 export const RESEND_DELAYS_MS = [30_000, 120_000, 480_000, 1_800_000];
@@ -112,39 +124,57 @@ export async function notify(
 
 // ---------------------------------------------------------------- the orchestration
 
-const deliver: OrchestrationHandler = function* (context: OrchestrationContext) {
-  const event = context.df.getInput<NotificationEvent>();
-  const deliveries: Delivery[] = yield context.df.callActivityWithRetry(
-    PLAN_ACTIVITY,
-    new df.RetryOptions(5_000, 5),
-    event,
-  );
-  let pending = deliveries.map((delivery, index) => ({ delivery, index }));
-  const outcomes: SendOutcome[] = deliveries.map(() => ({ state: 'retry' }));
-  for (let round = 0; round <= RESEND_DELAYS_MS.length && pending.length > 0; round++) {
-    if (round > 0) {
-      const waitMs = Math.max(
-        RESEND_DELAYS_MS[round - 1]!,
-        ...pending.map((p) => outcomes[p.index]!.retryAfterMs ?? 0),
-      );
-      yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + waitMs));
-    }
-    const last = round === RESEND_DELAYS_MS.length;
-    const results: SendOutcome[] = yield context.df.Task.all(
-      pending.map((p) => context.df.callActivity(SEND_ACTIVITY, { event, delivery: p.delivery, last })),
+const deliver = (batched: boolean): OrchestrationHandler =>
+  function* (context: OrchestrationContext) {
+    const event = context.df.getInput<NotificationEvent>();
+    const deliveries: Delivery[] = yield context.df.callActivityWithRetry(
+      PLAN_ACTIVITY,
+      new df.RetryOptions(5_000, 5),
+      event,
     );
-    results.forEach((r, i) => (outcomes[pending[i]!.index] = r));
-    pending = pending.filter((_, i) => results[i]!.state === 'retry');
-  }
-  const count = (state: SendOutcome['state']) => outcomes.filter((o) => o.state === state).length;
-  return {
-    event: event.id,
-    deliveries: deliveries.length,
-    sent: count('sent'),
-    skipped: count('skipped'),
-    failed: count('failed'),
+    let pending = deliveries.map((delivery, index) => ({ delivery, index }));
+    const outcomes: SendOutcome[] = deliveries.map(() => ({ state: 'retry' }));
+    for (let round = 0; round <= RESEND_DELAYS_MS.length && pending.length > 0; round++) {
+      if (round > 0) {
+        const waitMs = Math.max(
+          RESEND_DELAYS_MS[round - 1]!,
+          ...pending.map((p) => outcomes[p.index]!.retryAfterMs ?? 0),
+        );
+        yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + waitMs));
+      }
+      const last = round === RESEND_DELAYS_MS.length;
+      let results: SendOutcome[];
+      if (batched) {
+        const batches: Array<typeof pending> = [];
+        for (let i = 0; i < pending.length; i += SEND_BATCH_SIZE)
+          batches.push(pending.slice(i, i + SEND_BATCH_SIZE));
+        const perBatch: SendOutcome[][] = yield context.df.Task.all(
+          batches.map((b) =>
+            context.df.callActivity(SEND_BATCH_ACTIVITY, {
+              event,
+              deliveries: b.map((p) => p.delivery),
+              last,
+            }),
+          ),
+        );
+        results = perBatch.flat();
+      } else {
+        results = yield context.df.Task.all(
+          pending.map((p) => context.df.callActivity(SEND_ACTIVITY, { event, delivery: p.delivery, last })),
+        );
+      }
+      results.forEach((r, i) => (outcomes[pending[i]!.index] = r));
+      pending = pending.filter((_, i) => results[i]!.state === 'retry');
+    }
+    const count = (state: SendOutcome['state']) => outcomes.filter((o) => o.state === state).length;
+    return {
+      event: event.id,
+      deliveries: deliveries.length,
+      sent: count('sent'),
+      skipped: count('skipped'),
+      failed: count('failed'),
+    };
   };
-};
 
 // ---------------------------------------------------------------- activities
 
@@ -177,12 +207,19 @@ export async function planDeliveries(event: NotificationEvent): Promise<Delivery
       target: maskWebhookUrl(url),
     });
   };
-  for (const r of recipientsOf(event, members)) {
+  const recipients = recipientsOf(event, members);
+  // Each member's webhook is a Key Vault read: a few at a time, not one after another (1,000 members).
+  const webhooks = new Map<string, string | undefined>();
+  const toRead = recipients.flatMap((r) => (r.kind === 'member' && byId.has(r.memberId) ? [r.memberId] : []));
+  await inParallel([...new Set(toRead)], 16, async (id) => {
+    webhooks.set(id, await teamsWebhookOf(byId.get(id)!));
+  });
+  for (const r of recipients) {
     if (r.kind === 'member') {
       const m = byId.get(r.memberId);
       if (!m) continue;
       email(r, m.id, emailsOf(m));
-      teams(r, m.id, await teamsWebhookOf(m));
+      teams(r, m.id, webhooks.get(m.id));
     } else if (r.kind === 'applicant') {
       email(r, 'applicant', r.email);
     } else {
@@ -191,6 +228,16 @@ export async function planDeliveries(event: NotificationEvent): Promise<Delivery
     }
   }
   return out;
+}
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }),
+  );
 }
 
 let log: { key: string; log: NotificationLog } | undefined;
@@ -335,7 +382,41 @@ export async function sendDelivery(
   }
 }
 
-df.app.orchestration(DELIVER_ORCHESTRATOR, deliver);
+/** A batch of deliveries of one event, a few at a time; one outcome per delivery, in order. */
+export async function sendBatch(
+  input: { event: NotificationEvent; deliveries: Delivery[]; last: boolean },
+  client: DurableClient,
+  context?: InvocationContext,
+): Promise<SendOutcome[]> {
+  const outcomes: SendOutcome[] = new Array<SendOutcome>(input.deliveries.length);
+  await inParallel([...input.deliveries.keys()], SEND_CONCURRENCY, async (i) => {
+    try {
+      outcomes[i] = await sendDelivery(
+        { event: input.event, delivery: input.deliveries[i]!, last: input.last },
+        client,
+        context,
+      );
+    } catch (e) {
+      // Not the channel (that is an outcome) but our own storage: this delivery goes round again, and
+      // its claim in the notification log keeps it from being sent twice; the batch's others stand.
+      context?.warn(
+        `Notification ${input.event.id} to ${input.deliveries[i]!.owner}: ${e instanceof Error ? e.message.slice(0, 300) : String(e)}`,
+      );
+      outcomes[i] = { state: input.last ? 'failed' : 'retry', code: 'NOTIFY.STORAGE' };
+    }
+  });
+  return outcomes;
+}
+
+df.app.orchestration(DELIVER_ORCHESTRATOR, deliver(true));
+df.app.orchestration(LEGACY_DELIVER_ORCHESTRATOR, deliver(false));
+df.app.activity(SEND_BATCH_ACTIVITY, {
+  extraInputs: [df.input.durableClient()],
+  handler: (
+    input: { event: NotificationEvent; deliveries: Delivery[]; last: boolean },
+    context: InvocationContext,
+  ) => sendBatch(input, df.getClient(context), context),
+});
 df.app.activity(PLAN_ACTIVITY, { handler: (event: NotificationEvent) => planDeliveries(event) });
 df.app.activity(SEND_ACTIVITY, {
   extraInputs: [df.input.durableClient()],
