@@ -12,7 +12,13 @@ import {
   type ProvisionPlan,
   type ProvisioningStep,
 } from '../core/provisioning';
-import { DEPLOY_ORCHESTRATOR, azureRetry, type DeployInput } from './deploy';
+import {
+  DEPLOY_ORCHESTRATOR,
+  READ_DEPLOYMENT,
+  START_DEPLOYMENT,
+  azureRetry,
+  type DeployInput,
+} from './deploy';
 import {
   ACCESS_ACTIVITY,
   ACTIVATE_ACTIVITY,
@@ -47,7 +53,9 @@ import { TEARDOWN_ORCHESTRATOR, type TeardownInput } from './teardown';
 export const PROVISION_ORCHESTRATOR = 'provisionV1';
 export const GATEWAY_BRANCH = 'provisionGatewayBranchV1';
 export const NODE_BRANCH = 'provisionNodeBranchV1';
-export const PEER_ORCHESTRATOR = 'provisionPeerV1';
+export const PEER_ORCHESTRATOR = 'provisionPeerV2';
+/** Kept for peers started before V2. */
+export const LEGACY_PEER_ORCHESTRATOR = 'provisionPeerV1';
 export const RETRY_EVENT = 'retry';
 export const ABANDON_EVENT = 'abandon';
 
@@ -401,14 +409,8 @@ const gatewayBranch: OrchestrationHandler = function* (context: OrchestrationCon
     const results = (yield context.df.Task.all(
       plan.peers.map((peer) =>
         context.df.callSubOrchestrator(
-          PEER_ORCHESTRATOR,
-          {
-            plan: run,
-            peer,
-            gatewayId,
-            admit: 'poll',
-            ...(keysEarly ? { keyReady: true as const } : {}),
-          } satisfies PeerInput,
+          keysEarly ? PEER_ORCHESTRATOR : LEGACY_PEER_ORCHESTRATOR,
+          { plan: run, peer, gatewayId } satisfies PeerInput,
           subId(plan, `peer-${peer.id}`),
         ),
       ),
@@ -418,84 +420,119 @@ const gatewayBranch: OrchestrationHandler = function* (context: OrchestrationCon
   });
 };
 
-/**
- * What a peer sub-orchestration is given. `admit: 'poll'` (every peer started now) starts the NSG rule
- * and reads it between timers, so no worker waits on it; without it (instances started before) the
- * rule was applied in one activity that waited. The input fixes the path for the instance's life, so
- * its replays stay deterministic.
- */
+/** What a peer sub-orchestration is given. */
 interface PeerInput {
   plan: PeerRun;
   peer: Peer;
   gatewayId: string;
-  admit?: 'poll';
-  /** The pair's shared key was made before the peer started (see the gateway branch). */
-  keyReady?: true;
 }
 
 /** What the gateway and node branches are given. */
 interface BranchInput {
   plan: ProvisionPlan;
   network: Record<string, unknown>;
-  /** See the gateway branch. */
+  /** Set on every branch started now; see the gateway branch. */
   keysEarly?: true;
 }
 
-/** One member: a connection each way (the pair's shared key read from the vault) and its NSG rule. */
-const peer: OrchestrationHandler = function* (context: OrchestrationContext) {
-  const { plan, peer, gatewayId, admit, keyReady } = context.df.getInput<PeerInput>();
+/** The two connections between the new bank and one member, as each side deploys them. */
+function connectionInputs(plan: PeerRun, peer: Peer, gatewayId: string, secretRef: string) {
+  const bank = { id: plan.bankId, region: plan.placement.region, gatewayId };
+  const other = { id: peer.id, region: peer.region, gatewayId: gatewayIdOf(peer.id, peer) };
+  const out = deployInput(
+    plan,
+    plan.placement,
+    `cn-${peer.id}-out`,
+    'vpn-connection',
+    connectionParameters(bank, other, ''),
+  );
+  out.parameters['sharedKey'] = { secretRef };
+  const back = deployInput(
+    plan,
+    peer,
+    `cn-${peer.id}-in`,
+    'vpn-connection',
+    connectionParameters(other, bank, ''),
+  );
+  back.parameters['sharedKey'] = { secretRef };
+  return { out, back };
+}
+
+/**
+ * One member: a connection each way and its NSG rule for the new bank, all three started at once and
+ * read between durable timers until done. The pair's shared key was made beside the gateway. It polls
+ * itself rather than through a deploy sub-orchestration per connection: 100 members made 200 more
+ * instances to create and replay before the first connection could start.
+ */
+const peerV2: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const { plan, peer, gatewayId } = context.df.getInput<PeerInput>();
   try {
-    const secretRef: string = keyReady
-      ? sharedKeySecretName(plan.bankId, peer.id)
-      : yield context.df.callActivityWithRetry(SHARED_KEY_ACTIVITY, azureRetry, {
-          a: plan.bankId,
-          b: peer.id,
-        });
-    const bank = { id: plan.bankId, region: plan.placement.region, gatewayId };
-    const other = { id: peer.id, region: peer.region, gatewayId: gatewayIdOf(peer.id, peer) };
-    const out = deployInput(
-      plan,
-      plan.placement,
-      `cn-${peer.id}-out`,
-      'vpn-connection',
-      connectionParameters(bank, other, ''),
-    );
-    out.parameters['sharedKey'] = { secretRef };
-    const back = deployInput(
-      plan,
-      peer,
-      `cn-${peer.id}-in`,
-      'vpn-connection',
-      connectionParameters(other, bank, ''),
-    );
-    back.parameters['sharedKey'] = { secretRef };
-    const admitInput = { plan, peer };
+    const { out, back } = connectionInputs(plan, peer, gatewayId, sharedKeySecretName(plan.bankId, peer.id));
+    const admit = { plan, peer };
+    let [there, home, rule]: [DeploymentState, DeploymentState, StepOutcome] = yield context.df.Task.all([
+      context.df.callActivityWithRetry(START_DEPLOYMENT, azureRetry, out),
+      context.df.callActivityWithRetry(START_DEPLOYMENT, azureRetry, back),
+      context.df.callActivityWithRetry(ADMIT_START_ACTIVITY, azureRetry, admit),
+    ]);
+    for (;;) {
+      for (const d of [there, home])
+        if (d.state === 'failed') return { ok: false, error: d.error } satisfies StepOutcome;
+      if (!rule.ok) return rule;
+      const wait = {
+        there: there.state === 'running',
+        home: home.state === 'running',
+        rule: rule.outputs['state'] !== 'succeeded',
+      };
+      if (!wait.there && !wait.home && !wait.rule) return { ok: true, outputs: {} } satisfies StepOutcome;
+      yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + plan.pollMs));
+      const reads: Task[] = [];
+      if (wait.there)
+        reads.push(
+          context.df.callActivityWithRetry(READ_DEPLOYMENT, azureRetry, {
+            placement: out.placement,
+            name: out.name,
+          }),
+        );
+      if (wait.home)
+        reads.push(
+          context.df.callActivityWithRetry(READ_DEPLOYMENT, azureRetry, {
+            placement: back.placement,
+            name: back.name,
+          }),
+        );
+      if (wait.rule) reads.push(context.df.callActivityWithRetry(ADMIT_READ_ACTIVITY, azureRetry, admit));
+      const results = (yield context.df.Task.all(reads)) as unknown[];
+      let k = 0;
+      if (wait.there) there = results[k++] as DeploymentState;
+      if (wait.home) home = results[k++] as DeploymentState;
+      if (wait.rule) rule = results[k++] as StepOutcome;
+    }
+  } catch (e) {
+    return { ok: false, error: exhausted(e) } as StepOutcome;
+  }
+};
+
+/**
+ * The first form, kept for peers started before V2: the shared key made here, each connection through a
+ * deploy sub-orchestration, the NSG rule applied in one activity that waited.
+ */
+const peerV1: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const { plan, peer, gatewayId } = context.df.getInput<PeerInput>();
+  try {
+    const secretRef: string = yield context.df.callActivityWithRetry(SHARED_KEY_ACTIVITY, azureRetry, {
+      a: plan.bankId,
+      b: peer.id,
+    });
+    const { out, back } = connectionInputs(plan, peer, gatewayId, secretRef);
     const [there, home, admitted]: [DeploymentState, DeploymentState, StepOutcome] =
       yield context.df.Task.all([
         context.df.callSubOrchestrator(DEPLOY_ORCHESTRATOR, out, subId(plan, out.name)),
         context.df.callSubOrchestrator(DEPLOY_ORCHESTRATOR, back, subId(plan, back.name)),
-        context.df.callActivityWithRetry(
-          admit === 'poll' ? ADMIT_START_ACTIVITY : ADMIT_ACTIVITY,
-          azureRetry,
-          admitInput,
-        ),
+        context.df.callActivityWithRetry(ADMIT_ACTIVITY, azureRetry, { plan, peer }),
       ]);
     for (const d of [there, home])
       if (d.state === 'failed') return { ok: false, error: d.error } satisfies StepOutcome;
     if (!admitted.ok) return admitted;
-    if (admit === 'poll') {
-      // The rule was only started; it has almost always applied by the time both connections have.
-      for (;;) {
-        const read: StepOutcome = yield context.df.callActivityWithRetry(
-          ADMIT_READ_ACTIVITY,
-          azureRetry,
-          admitInput,
-        );
-        if (!read.ok) return read;
-        if (read.outputs['state'] === 'succeeded') break;
-        yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + plan.pollMs));
-      }
-    }
     return { ok: true, outputs: {} };
   } catch (e) {
     return { ok: false, error: exhausted(e) } as StepOutcome;
@@ -539,7 +576,8 @@ const nodeBranch: OrchestrationHandler = function* (context: OrchestrationContex
 df.app.orchestration(PROVISION_ORCHESTRATOR, provision);
 df.app.orchestration(GATEWAY_BRANCH, gatewayBranch);
 df.app.orchestration(NODE_BRANCH, nodeBranch);
-df.app.orchestration(PEER_ORCHESTRATOR, peer);
+df.app.orchestration(PEER_ORCHESTRATOR, peerV2);
+df.app.orchestration(LEGACY_PEER_ORCHESTRATOR, peerV1);
 
 /**
  * Starts onboarding an approved request unless it has started already (the ballot's close activity
