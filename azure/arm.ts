@@ -110,6 +110,17 @@ export function scaleSetExtensionId(p: Placement, scaleSet: string, name: string
   return `/subscriptions/${p.subscriptionId}/resourceGroups/${p.resourceGroup}/providers/Microsoft.Compute/virtualMachineScaleSets/${scaleSet}/extensions/${name}`;
 }
 
+/** What ARM is sent to deploy, validate or what-if a template: incremental, so nothing else is removed. */
+function deploymentBody(template: TemplateName, parameters: Record<string, unknown>) {
+  return {
+    properties: {
+      mode: 'Incremental' as const,
+      template: loadTemplate(template),
+      parameters: asParameters(parameters),
+    },
+  };
+}
+
 /** The inbound rule that lets one member's nodes reach another's Corda P2P port. */
 function p2pRule(sourcePrefix: string, priority: number): SecurityRule {
   return {
@@ -225,13 +236,11 @@ export class Arm {
     if (!options.validated) await this.validate(p, name, template, parameters);
     await this.write(p.subscriptionId);
     try {
-      const poller = this.deployments(p.subscriptionId).deployments.createOrUpdate(p.resourceGroup, name, {
-        properties: {
-          mode: 'Incremental',
-          template: loadTemplate(template),
-          parameters: asParameters(parameters),
-        },
-      });
+      const poller = this.deployments(p.subscriptionId).deployments.createOrUpdate(
+        p.resourceGroup,
+        name,
+        deploymentBody(template, parameters),
+      );
       await poller.submitted();
     } catch (e) {
       throw toAzureError(`start deployment ${name}`, e);
@@ -246,13 +255,7 @@ export class Arm {
       const result = await this.deployments(p.subscriptionId).deployments.validate(
         p.resourceGroup,
         name,
-        {
-          properties: {
-            mode: 'Incremental',
-            template: loadTemplate(template),
-            parameters: asParameters(parameters),
-          },
-        },
+        deploymentBody(template, parameters),
         this.lro(),
       );
       if (result.error)
@@ -277,13 +280,7 @@ export class Arm {
       const result = await this.deployments(p.subscriptionId).deployments.whatIf(
         p.resourceGroup,
         name,
-        {
-          properties: {
-            mode: 'Incremental',
-            template: loadTemplate(template),
-            parameters: asParameters(parameters),
-          },
-        },
+        deploymentBody(template, parameters),
         this.lro(),
       );
       if (result.error)
