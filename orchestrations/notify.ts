@@ -19,6 +19,7 @@ import {
 } from '../core/notifications';
 import { getConsortium, getRegistry } from '../functions/edge/services';
 import { nowMs } from '../runtime/clock';
+import { inParallel } from '../runtime/parallel';
 import { readSetting } from '../runtime/settings';
 import { logEvent, telemetry } from '../runtime/telemetry';
 import { emailsOf, OPERATORS, operatorEmails, operatorsWebhook, teamsWebhookOf } from './notify-channels';
@@ -228,16 +229,6 @@ export async function planDeliveries(event: NotificationEvent): Promise<Delivery
     }
   }
   return out;
-}
-
-/** Runs `work` on every item, at most `limit` at a time. */
-async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
 }
 
 let log: { key: string; log: NotificationLog } | undefined;

@@ -34,6 +34,7 @@ import {
 } from '../core/provisioning';
 import { getAudit, getRegistry } from '../functions/edge/services';
 import { now, nowMs } from '../runtime/clock';
+import { inParallel } from '../runtime/parallel';
 import { ConfigError, readSetting, requireSetting } from '../runtime/settings';
 import { getArm, getPlacements } from './provisioning-services';
 import { ensureSharedKey, issueNodeCertificate } from './vaults';
@@ -330,34 +331,24 @@ export async function sharedKeyFor(input: { a: string; b: string }): Promise<str
  * peer's connections then start without a vault round trip of their own on the critical path.
  */
 export async function sharedKeysFor(input: { bankId: string; peers: string[] }): Promise<number> {
-  const queue = [...input.peers];
-  await Promise.all(
-    Array.from({ length: Math.min(8, queue.length) }, async () => {
-      for (let peer = queue.shift(); peer !== undefined; peer = queue.shift())
-        await ensureSharedKey(sharedKeySecretName(input.bankId, peer));
-    }),
-  );
+  await inParallel(input.peers, 8, (peer) => ensureSharedKey(sharedKeySecretName(input.bankId, peer)));
   return input.peers.length;
 }
 
-export function admitPeer(input: {
-  plan: Pick<ProvisionPlan, 'bankId' | 'placement' | 'slot'>;
-  peer: Peer;
-}): Promise<StepOutcome> {
+type AdmitInput = { plan: Pick<ProvisionPlan, 'bankId' | 'placement' | 'slot'>; peer: Peer };
+
+/** The peer's NSG rule that admits the new bank: its NSG and the rule's name. */
+function admitRuleOf({ plan, peer }: AdmitInput) {
+  return { nsg: bankResourceNames(peer.id).nsg, rule: p2pRuleName(plan.bankId) };
+}
+
+/** Applies the peer's NSG rule for the new bank and waits for it (peers started before V2). */
+export function admitPeer(input: AdmitInput): Promise<StepOutcome> {
   return outcome(async () => {
-    const { plan, peer } = input;
-    await getArm().admitP2p(
-      peer,
-      bankResourceNames(peer.id).nsg,
-      p2pRuleName(plan.bankId),
-      plan.placement.addressSpace,
-      p2pRulePriority(plan.slot),
-    );
+    await admit(input, 'applied');
     return {};
   });
 }
-
-type AdmitInput = { plan: Pick<ProvisionPlan, 'bankId' | 'placement' | 'slot'>; peer: Peer };
 
 /**
  * Starts the peer's NSG rule for the new bank and returns once Azure has accepted it: `running` (read
@@ -365,24 +356,22 @@ type AdmitInput = { plan: Pick<ProvisionPlan, 'bankId' | 'placement' | 'slot'>; 
  */
 export function startAdmitPeer(input: AdmitInput): Promise<StepOutcome> {
   return outcome(async () => {
-    const { plan, peer } = input;
-    await getArm().startAdmitP2p(
-      peer,
-      bankResourceNames(peer.id).nsg,
-      p2pRuleName(plan.bankId),
-      plan.placement.addressSpace,
-      p2pRulePriority(plan.slot),
-    );
+    await admit(input, 'accepted');
     return { state: 'running' };
   });
+}
+
+async function admit(input: AdmitInput, until: 'accepted' | 'applied'): Promise<void> {
+  const { nsg, rule } = admitRuleOf(input);
+  const { plan, peer } = input;
+  await getArm().admitP2p(peer, nsg, rule, plan.placement.addressSpace, p2pRulePriority(plan.slot), until);
 }
 
 /** Reads the peer's NSG rule for the new bank: `succeeded`, `running`, or a failed outcome. */
 export function readAdmitPeer(input: AdmitInput): Promise<StepOutcome> {
   return outcome(async () => {
-    const { plan, peer } = input;
-    const nsg = bankResourceNames(peer.id).nsg;
-    const rule = p2pRuleName(plan.bankId);
+    const { peer } = input;
+    const { nsg, rule } = admitRuleOf(input);
     const state = await getArm().ruleState(peer, nsg, rule);
     if (state === 'failed' || state === 'missing')
       throw new AzureError(

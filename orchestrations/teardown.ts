@@ -13,6 +13,7 @@ import {
 import type { AzurePlacement, Member } from '../core/membership';
 import { getAudit, getRegistry } from '../functions/edge/services';
 import { nowMs } from '../runtime/clock';
+import { inParallel } from '../runtime/parallel';
 import { durationSettingMs } from '../runtime/settings';
 import { azureRetry } from './deploy';
 import { pollIntervalMs, recordStep, type StepError } from './provision-activities';
@@ -241,7 +242,9 @@ export async function finish(p: { input: TeardownInput; deleted: number }): Prom
       reason: input.reason,
     });
   }
-  for (const peer of input.peers) await deletePlatformSecret(sharedKeySecretName(input.bankId, peer.id));
+  await inParallel(input.peers, 8, (peer) =>
+    deletePlatformSecret(sharedKeySecretName(input.bankId, peer.id)),
+  );
   await audit.append(
     {
       kind: 'provisioning.torn-down',
