@@ -130,7 +130,7 @@ describe('Arm adapter', () => {
     });
     bed.clock.now += 3_600_000;
     expect(await arm.ruleState(where, 'nsg-bank-x', 'corda-p2p-bank-z')).toBe('missing');
-    await arm.startAdmitP2p(where, 'nsg-bank-x', 'corda-p2p-bank-z', '10.30.0.0/16', 302);
+    await arm.admitP2p(where, 'nsg-bank-x', 'corda-p2p-bank-z', '10.30.0.0/16', 302, 'accepted');
     expect(await arm.ruleState(where, 'nsg-bank-x', 'corda-p2p-bank-z')).toBe('running');
     bed.clock.now += 60_000;
     expect(await arm.ruleState(where, 'nsg-bank-x', 'corda-p2p-bank-z')).toBe('succeeded');
@@ -138,7 +138,7 @@ describe('Arm adapter', () => {
     expect(snap).toContain('10.30.0.0/16');
     // A refusal on submit is the adapter's typed error, not an SDK one.
     const refused = await caught(
-      arm.startAdmitP2p(where, 'nsg-missing', 'corda-p2p-bank-z', '10.30.0.0/16', 302),
+      arm.admitP2p(where, 'nsg-missing', 'corda-p2p-bank-z', '10.30.0.0/16', 302, 'accepted'),
     );
     expect(refused.transient).toBe(false);
   });

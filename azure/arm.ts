@@ -301,45 +301,29 @@ export class Arm {
     }
   }
 
-  /** Admits `sourcePrefix` to Corda P2P (10002) on a member's NSG; idempotent by rule name. */
+  /**
+   * Admits `sourcePrefix` to Corda P2P (10002) on a member's NSG; idempotent by rule name. `until`
+   * `accepted` returns once Azure has taken the rule (applying it takes seconds more; `ruleState` reads
+   * it), so a fan-out over 100 members holds no worker while the rules apply; `applied` waits for it.
+   */
   async admitP2p(
     p: Placement,
     nsg: string,
     rule: string,
     sourcePrefix: string,
     priority: number,
+    until: 'accepted' | 'applied' = 'applied',
   ): Promise<void> {
     await this.write(p.subscriptionId);
     try {
-      await this.network(p.subscriptionId).securityRules.createOrUpdate(
+      const poller = this.network(p.subscriptionId).securityRules.createOrUpdate(
         p.resourceGroup,
         nsg,
         rule,
         p2pRule(sourcePrefix, priority),
         this.lro(),
       );
-    } catch (e) {
-      throw toAzureError(`admit ${sourcePrefix} on ${nsg}`, e);
-    }
-  }
-
-  /**
-   * Starts admitting Corda P2P from `sourcePrefix` on a member's NSG and returns once Azure has accepted
-   * the rule (applying it takes seconds more; `ruleState` reads it), so a fan-out over 100 members
-   * holds no worker while the rules apply.
-   */
-  async startAdmitP2p(
-    p: Placement,
-    nsg: string,
-    rule: string,
-    sourcePrefix: string,
-    priority: number,
-  ): Promise<void> {
-    await this.write(p.subscriptionId);
-    try {
-      await this.network(p.subscriptionId)
-        .securityRules.createOrUpdate(p.resourceGroup, nsg, rule, p2pRule(sourcePrefix, priority))
-        .submitted();
+      await (until === 'accepted' ? poller.submitted() : poller);
     } catch (e) {
       throw toAzureError(`admit ${sourcePrefix} on ${nsg}`, e);
     }
