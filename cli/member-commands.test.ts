@@ -11,7 +11,7 @@ import { generateKeyFiles } from './keys';
 import { run, type Io } from './program';
 
 /**
- * channels, scaling, profile and cost against a stub TrustNet (Io.fetch) that records each request: the
+ * channels, scaling, profile and cost against a recording test double of TrustNet (Io.fetch) that records each request: the
  * exact method, path, headers and a JWS checked against the member's public key. No host is spawned.
  */
 
@@ -31,8 +31,8 @@ interface Seen {
 
 type Route = (req: Seen) => { status?: number; body: unknown } | undefined;
 
-/** A stub TrustNet: answers the platform clock, then whatever `route` says; records every request. */
-function stub(route: Route) {
+/** A test double of TrustNet (fetch only): answers the platform clock, then whatever `route` says; records every request. */
+function recordingPlatform(route: Route) {
   const seen: Seen[] = [];
   const fetch: typeof globalThis.fetch = async (input, init) => {
     const url = new URL(String(input));
@@ -116,7 +116,7 @@ describe('trustnet channels', () => {
       : undefined;
 
   it('PUTs the channels signed by the member, and prints the webhook only masked', async () => {
-    const { seen, fetch } = stub(answer);
+    const { seen, fetch } = recordingPlatform(answer);
     const res = await cli(
       { fetch },
       'channels',
@@ -175,7 +175,7 @@ describe('trustnet channels', () => {
   });
 
   it('--no-teams sends teamsWebhook null', async () => {
-    const { seen, fetch } = stub(answer);
+    const { seen, fetch } = recordingPlatform(answer);
     const res = await cli(
       { fetch },
       'channels',
@@ -191,7 +191,7 @@ describe('trustnet channels', () => {
   });
 
   it('shows the current channels without options', async () => {
-    const { seen, fetch } = stub((req) =>
+    const { seen, fetch } = recordingPlatform((req) =>
       req.method === 'GET' && req.path === '/api/members/bank-a'
         ? { body: { id: 'bank-a', channels: { email: 1, teams: { configured: false }, setByMember: false } } }
         : undefined,
@@ -220,7 +220,7 @@ describe('trustnet channels', () => {
       /--as bank-b cannot sign set-channels for bank-a/,
     ],
   ])('refuses bad usage before sending anything: %j', async (args, message) => {
-    const { seen, fetch } = stub(answer);
+    const { seen, fetch } = recordingPlatform(answer);
     const res = await cli({ fetch }, 'channels', 'bank-a', ...args, ...signed());
     expect(res.code).toBe(2);
     expect(res.err).toEqual([expect.stringMatching(message)]);
@@ -247,7 +247,7 @@ describe('trustnet scaling', () => {
   it('PUTs the policy file signed by the member', async () => {
     const file = join(dir, 'policy.json');
     writeFileSync(file, JSON.stringify(policy));
-    const { seen, fetch } = stub((req) =>
+    const { seen, fetch } = recordingPlatform((req) =>
       req.method === 'PUT' && req.path === '/api/members/bank-a/scaling'
         ? { body: { id: 'bank-a', scaling: { policy, desired: { profile: 'Large', source: 'schedule' } } } }
         : undefined,
@@ -272,7 +272,7 @@ describe('trustnet scaling', () => {
   it("shows the server's JSON-pointer errors against the file", async () => {
     const file = join(dir, 'bad-policy.json');
     writeFileSync(file, JSON.stringify({ ...policy, timeZone: 'Mars/Olympus' }));
-    const { fetch } = stub(() => ({
+    const { fetch } = recordingPlatform(() => ({
       status: 400,
       body: {
         code: 'SCALING_POLICY.INVALID',
@@ -299,7 +299,7 @@ describe('trustnet scaling', () => {
   it('refuses a file that is not a policy object before sending', async () => {
     const file = join(dir, 'list.json');
     writeFileSync(file, '[1,2]');
-    const { seen, fetch } = stub(() => undefined);
+    const { seen, fetch } = recordingPlatform(() => undefined);
     const res = await cli({ fetch }, 'scaling', 'bank-a', '--policy', file, ...signed());
     expect(res.code).toBe(2);
     expect(res.err).toEqual([`trustnet: ${file} must hold the scaling policy object`]);
@@ -312,7 +312,7 @@ describe('trustnet scaling', () => {
       desired: { profile: 'Large', reason: 'business hours' },
       override: null,
     };
-    const { fetch } = stub((req) =>
+    const { fetch } = recordingPlatform((req) =>
       req.path === '/api/members/bank-a' ? { body: { id: 'bank-a', status: 'ACTIVE', scaling } } : undefined,
     );
     const res = await cli({ fetch }, 'scaling', 'bank-a', '--url', BASE);
@@ -335,7 +335,7 @@ describe('trustnet profile', () => {
       : undefined;
 
   it("POSTs an override with an absolute expiresAt, a duration counted from the platform's clock", async () => {
-    const { seen, fetch } = stub(answer);
+    const { seen, fetch } = recordingPlatform(answer);
     const res = await cli({ fetch }, 'profile', 'bank-a', 'Large', '--until', 'PT8H', ...signed());
     expect(res.err).toEqual([]);
     expect(res.code).toBe(0);
@@ -360,7 +360,7 @@ describe('trustnet profile', () => {
   });
 
   it('takes an absolute --until, and refuses one in the past', async () => {
-    const { seen, fetch } = stub(answer);
+    const { seen, fetch } = recordingPlatform(answer);
     const ok = await cli(
       { fetch },
       'profile',
@@ -426,7 +426,9 @@ describe('trustnet cost', () => {
       members: 2,
       items: [a, b],
     };
-    const { seen, fetch } = stub((req) => (req.path === '/api/cost' ? { body: total } : undefined));
+    const { seen, fetch } = recordingPlatform((req) =>
+      req.path === '/api/cost' ? { body: total } : undefined,
+    );
     const res = await cli({ fetch }, 'cost', '--url', BASE);
     expect(res.err).toEqual([]);
     expect(seen.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /api/cost']);
@@ -441,7 +443,7 @@ describe('trustnet cost', () => {
 
   it("GETs one member's cost, as a table or JSON", async () => {
     const a = member('bank-a', 1);
-    const { seen, fetch } = stub((req) =>
+    const { seen, fetch } = recordingPlatform((req) =>
       req.path === '/api/members/bank-a/cost' ? { body: a } : undefined,
     );
     const res = await cli({ fetch }, 'cost', 'bank-a', '--url', BASE);
@@ -457,7 +459,7 @@ describe('trustnet cost', () => {
   });
 
   it('says which member is unknown', async () => {
-    const { fetch } = stub(() => ({
+    const { fetch } = recordingPlatform(() => ({
       status: 404,
       body: { code: 'MEMBER.NOT_FOUND', detail: 'No member bank-z.' },
     }));
@@ -516,7 +518,9 @@ describe('--key-vault-key', () => {
   ];
 
   it('signs a command in the vault: the server sees the same JWS form, verified with the vault key', async () => {
-    const { seen, fetch } = stub((req) => (req.method === 'POST' ? { body: { id: 'bank-a' } } : undefined));
+    const { seen, fetch } = recordingPlatform((req) =>
+      req.method === 'POST' ? { body: { id: 'bank-a' } } : undefined,
+    );
     const res = await cli({ fetch, vault }, 'profile', 'bank-a', 'Medium', '--until', 'P1D', ...withVault());
     expect(res.err).toEqual([]);
     expect(res.code).toBe(0);
@@ -533,7 +537,7 @@ describe('--key-vault-key', () => {
   });
 
   it('signs a vote too, and a request with the vault public key in the header', async () => {
-    const { seen, fetch } = stub((req) =>
+    const { seen, fetch } = recordingPlatform((req) =>
       req.path.endsWith('/votes')
         ? {
             body: {
@@ -584,7 +588,7 @@ describe('--key-vault-key', () => {
   });
 
   it('refuses --key with --key-vault-key, and a missing vault key, as usage errors', async () => {
-    const { seen, fetch } = stub(() => undefined);
+    const { seen, fetch } = recordingPlatform(() => undefined);
     const both = await cli(
       { fetch, vault },
       'profile',
@@ -615,7 +619,7 @@ describe('--key-vault-key', () => {
 
 describe('trustnet audit verify --json', () => {
   it('prints the result as JSON', async () => {
-    const { fetch } = stub((req) =>
+    const { fetch } = recordingPlatform((req) =>
       req.path.startsWith('/api/audit') ? { body: { items: [], continuation: null } } : undefined,
     );
     const res = await cli({ fetch }, 'audit', 'verify', '--json', '--url', BASE);
