@@ -39,6 +39,8 @@ const MAX_CAS_ATTEMPTS = 8;
  */
 const OPENED_ROW = '~opened';
 const OPEN_ROW = '~open';
+/** Ballots whose guard-row ETag a registry keeps (see Registry.#guardTags). */
+const MAX_GUARD_TAGS = 1024;
 const VOTE_ROWS = `RowKey lt '~'`;
 
 /** What writing a vote came to: written, refused as a second vote by its voter, or refused as too late. */
@@ -410,20 +412,29 @@ export class Registry {
   readonly #voteFlushing = new Set<string>();
   /** Tags this registry's vote rows, so its own readers need not read them back (see decisionsSince). */
   readonly #writer = randomUUID();
-  readonly #voteListeners = new Set<(vote: Vote) => void>();
+  readonly #voteListeners = new Set<(vote: Vote, sequel: boolean) => void>();
+  /**
+   * Per ballot, the guard row's ETag as this registry's last vote transaction left it. Every vote
+   * transaction touches the guard row, so a transaction made on that ETag (If-Match) succeeds only if no
+   * other writer recorded a vote on the ballot since this registry's previous one.
+   */
+  readonly #guardTags = new Map<string, string>();
 
   /**
    * Calls `listener` with each vote row this registry creates, as soon as storage has confirmed it and
    * before addVote answers: a door that counts after its own write has seen every earlier vote of this
-   * process without reading them back. Returns a function that removes the listener.
+   * process without reading them back. `sequel` says that no other writer recorded a vote on the ballot
+   * between this registry's previous vote transaction on it and this one (see #guardTags): a reader that
+   * knew every vote as of the previous one then knows every vote as of this one, unread. Returns a function
+   * that removes the listener.
    */
-  onVoteRecorded(listener: (vote: Vote) => void): () => void {
+  onVoteRecorded(listener: (vote: Vote, sequel: boolean) => void): () => void {
     this.#voteListeners.add(listener);
     return () => this.#voteListeners.delete(listener);
   }
 
-  #recorded(vote: Vote, result: VoteWrite | Error): VoteWrite | Error {
-    if (result === 'created') for (const l of this.#voteListeners) l(vote);
+  #recorded(vote: Vote, result: VoteWrite | Error, sequel: boolean): VoteWrite | Error {
+    if (result === 'created') for (const l of this.#voteListeners) l(vote, sequel);
     return result;
   }
 
@@ -481,15 +492,27 @@ export class Registry {
       ...packJson('Body', v),
     });
     // The guard first: on a closed ballot the transaction fails on it (404) before any duplicate (409).
-    const guard: TransactionAction = ['update', { partitionKey: subjectId, rowKey: OPEN_ROW }, 'Merge'];
-    const write = async (votes: Vote[]): Promise<VoteWrite | Error> => {
+    const guard = (etag?: string): TransactionAction =>
+      etag
+        ? ['update', { partitionKey: subjectId, rowKey: OPEN_ROW }, 'Merge', { etag }]
+        : ['update', { partitionKey: subjectId, rowKey: OPEN_ROW }, 'Merge'];
+    /** 'stale': made on an ETag (`etag`) that another writer's vote has since replaced. */
+    const write = async (votes: Vote[], etag?: string): Promise<VoteWrite | 'stale' | Error> => {
       try {
-        await this.votes.submitTransaction([
-          guard,
+        const done = await this.votes.submitTransaction([
+          guard(etag),
           ...votes.map((v): TransactionAction => ['create', row(v)]),
         ]);
+        const tag = done.subResponses[0]?.etag;
+        if (tag) {
+          // Kept for the ballots written to most recently (a dropped one only costs its next door a read).
+          if (this.#guardTags.size >= MAX_GUARD_TAGS)
+            this.#guardTags.delete(this.#guardTags.keys().next().value!);
+          this.#guardTags.set(subjectId, tag);
+        }
         return 'created';
       } catch (e) {
+        if (statusOf(e) === 412 && etag) return 'stale';
         if (statusOf(e) === 404) return 'closed';
         if (statusOf(e) === 409) return 'duplicate';
         try {
@@ -499,13 +522,28 @@ export class Registry {
         }
       }
     };
+    const known = this.#guardTags.get(subjectId);
+    this.#guardTags.delete(subjectId);
+    let sequel = known !== undefined;
+    let together = await write(
+      batch.map((b) => b.vote),
+      known,
+    );
+    if (together === 'stale') {
+      sequel = false;
+      together = await write(batch.map((b) => b.vote));
+    }
     let results: (VoteWrite | Error)[];
-    const together = await write(batch.map((b) => b.vote));
     if (together === 'created' || together === 'closed' || batch.length === 1)
-      results = batch.map(() => together);
-    // A duplicate or a failed batch: write each on its own to tell who voted twice.
-    else results = await Promise.all(batch.map((b) => write([b.vote])));
-    batch.forEach((b, i) => this.#recorded(b.vote, results[i]!));
+      results = batch.map(() => together as VoteWrite | Error);
+    else {
+      // A duplicate or a failed batch: write each on its own to tell who voted twice. They run side by
+      // side, so which ETag the guard row ends with is not known: the next transaction starts a new chain.
+      sequel = false;
+      results = (await Promise.all(batch.map((b) => write([b.vote])))) as (VoteWrite | Error)[];
+      this.#guardTags.delete(subjectId);
+    }
+    batch.forEach((b, i) => this.#recorded(b.vote, results[i]!, sequel));
     batch.forEach((b, i) => b.done(results[i]!));
   }
 

@@ -71,6 +71,39 @@ describe('vote door reads', () => {
     expect((await decisionsOn(a, ballot)).get('bank-a')).toBe('approve');
   });
 
+  it("reads the other processes' votes only when one of them may have voted since the last read", async () => {
+    const ballot = randomUUID();
+    await a.openVoting(ballot);
+    const reads = jest.spyOn(a, 'decisionsSince');
+    try {
+      expect(await a.addVote(vote(ballot, 'bank-a'))).toBe('created');
+      expect((await decisionsOn(a, ballot)).size).toBe(1);
+      expect(reads).toHaveBeenCalledTimes(1);
+      // a's next writes follow its own (no other writer's vote between): counted without reading.
+      expect(await a.addVote(vote(ballot, 'bank-b'))).toBe('created');
+      expect(await a.addVote(vote(ballot, 'bank-c'))).toBe('created');
+      expect([...(await decisionsOn(a, ballot)).keys()]).toEqual(['bank-a', 'bank-b', 'bank-c']);
+      expect(reads).toHaveBeenCalledTimes(1);
+      // Another process votes: a's next write finds the guard row changed, and its door reads.
+      expect(await b.addVote(vote(ballot, 'bank-d', 'reject'))).toBe('created');
+      expect(await a.addVote(vote(ballot, 'bank-e'))).toBe('created');
+      expect((await decisionsOn(a, ballot)).get('bank-d')).toBe('reject');
+      expect(reads).toHaveBeenCalledTimes(2);
+      expect(await a.addVote(vote(ballot, 'bank-f'))).toBe('created');
+      expect((await decisionsOn(a, ballot)).size).toBe(6);
+      expect(reads).toHaveBeenCalledTimes(2);
+      // A refused write (a duplicate) starts a new chain: the next door reads once more.
+      expect(await a.addVote(vote(ballot, 'bank-a'))).toBe('duplicate');
+      expect(await a.addVote(vote(ballot, 'bank-g'))).toBe('created');
+      expect((await decisionsOn(a, ballot)).size).toBe(7);
+      expect(reads).toHaveBeenCalledTimes(3);
+    } finally {
+      reads.mockRestore();
+    }
+    // Whatever a skipped reading, the stored rows agree with its count.
+    expect((await b.decisionsSince(ballot)).length).toBe(7);
+  });
+
   it('leaves out only its own rows when asked for the others', async () => {
     const ballot = randomUUID();
     await a.openVoting(ballot);

@@ -7,9 +7,11 @@ import { FreshReads } from '../../runtime/coalesce';
  * tally reads everything afresh; these only serve the door's answers and its decision to nudge.
  *
  * - Decisions on each open ballot: the votes this process records, as storage confirms them
- *   (Registry.onVoteRecorded), plus the rows other processes wrote, read afresh by each door after its
- *   own write and only since the last look (vote rows are never changed nor removed). So of two
- *   concurrent doors, the one whose write was confirmed second counts both.
+ *   (Registry.onVoteRecorded), plus the rows other processes wrote, read by a door after its own write
+ *   and only since the last look (vote rows are never changed nor removed). So of two concurrent doors,
+ *   the one whose write was confirmed second counts both. The read is skipped while no other writer has
+ *   voted: each of this process's writes since the last read was a sequel of the one before (no other
+ *   writer's vote between them), so the last read plus this process's own votes is every vote.
  * - Member statuses, refreshed at most once a second with only the rows written since the last look.
  *
  * `OVERLAP_MS` re-reads rows whose storage timestamp is a little older than the newest one seen, in case
@@ -25,6 +27,14 @@ interface BallotDecisions {
   /** Newest storage timestamp among other processes' rows, once a full read has been done. */
   watermark?: Date;
   read: boolean;
+  /**
+   * Whether a door must read before it counts: until the first read, and after a write of this process
+   * that was not a sequel (another writer may have voted). Cleared when a read starts: the read sees
+   * every row written before it.
+   */
+  stale: boolean;
+  /** The read under way, if any: it counts for a door whose write was confirmed before it started. */
+  reading?: Promise<Map<string, Decision>>;
 }
 
 interface RegistryState {
@@ -43,7 +53,7 @@ function ballotOf(s: RegistryState, subjectId: string): BallotDecisions {
     // Most recently used last, so the first entry is the one to drop.
     s.ballots.delete(subjectId);
   } else {
-    e = { byVoter: new Map(), read: false };
+    e = { byVoter: new Map(), read: false, stale: true };
     if (s.ballots.size >= MAX_BALLOTS) s.ballots.delete(s.ballots.keys().next().value!);
   }
   s.ballots.set(subjectId, e);
@@ -61,23 +71,38 @@ function stateOf(registry: Registry): RegistryState {
   const state: RegistryState = {
     ballots: new Map(),
     statuses: new Map(),
-    reads: new FreshReads(async (subjectId) => {
+    reads: new FreshReads((subjectId) => {
       const e = ballotOf(state, subjectId);
-      // The first look reads every row (this process's too: it may have restarted); later ones only
-      // other processes' rows, since the last look.
-      const since = e.watermark ? new Date(e.watermark.getTime() - OVERLAP_MS) : undefined;
-      const rows = await registry.decisionsSince(subjectId, since, e.read);
-      for (const r of rows) {
-        e.byVoter.set(r.voter, r.decision);
-        e.watermark = later(e.watermark, r.timestamp);
-      }
-      e.read = true;
-      return e.byVoter;
+      e.stale = false;
+      const reading = (async () => {
+        // The first look reads every row (this process's too: it may have restarted); later ones only
+        // other processes' rows, since the last look.
+        const since = e.watermark ? new Date(e.watermark.getTime() - OVERLAP_MS) : undefined;
+        const rows = await registry.decisionsSince(subjectId, since, e.read);
+        for (const r of rows) {
+          e.byVoter.set(r.voter, r.decision);
+          e.watermark = later(e.watermark, r.timestamp);
+        }
+        e.read = true;
+        return e.byVoter;
+      })();
+      e.reading = reading;
+      const done = () => {
+        if (e.reading === reading) e.reading = undefined;
+      };
+      reading.then(done, () => {
+        // Not read after all: the next door reads.
+        e.stale = true;
+        done();
+      });
+      return reading;
     }),
   };
-  registry.onVoteRecorded((v) => {
+  registry.onVoteRecorded((v, sequel) => {
     const e = state.ballots.get(v.subjectId);
-    if (e) e.byVoter.set(v.voter, v.decision);
+    if (!e) return;
+    e.byVoter.set(v.voter, v.decision);
+    if (!sequel) e.stale = true;
   });
   states.set(registry, state);
   return state;
@@ -85,13 +110,15 @@ function stateOf(registry: Registry): RegistryState {
 
 /**
  * The decisions on a ballot, as of after the call: every vote this process recorded before it and every
- * row other processes had written when the read started.
+ * row other processes had written before this process's latest vote on it was recorded (read afresh
+ * unless no other writer has voted since the last read).
  */
 export function decisionsOn(registry: Registry, subjectId: string): Promise<Map<string, Decision>> {
   const s = stateOf(registry);
   // Known from now on, so this process's votes recorded while the first read runs are kept too.
-  ballotOf(s, subjectId);
-  return s.reads.get(subjectId);
+  const e = ballotOf(s, subjectId);
+  if (e.stale) return s.reads.get(subjectId);
+  return e.reading ?? Promise.resolve(e.byVoter);
 }
 
 /** Every member's status, at most a second old. */
