@@ -1,7 +1,11 @@
-import type { TokenCredential } from '@azure/core-auth';
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import type { HttpClient } from '@azure/core-rest-pipeline';
-import { DefaultAzureCredential } from '@azure/identity';
-import { ConfigError, readSetting } from '../runtime/settings';
+import {
+  ClientAssertionCredential,
+  CredentialUnavailableError,
+  DefaultAzureCredential,
+} from '@azure/identity';
+import { ConfigError, guidSetting, readSetting } from '../runtime/settings';
 
 /**
  * Where the Azure adapters send their calls. In Azure: the real endpoints with the app's managed
@@ -41,12 +45,91 @@ function localCloud(): LocalCloudHandle | undefined {
   return (globalThis as Record<symbol, LocalCloudHandle | undefined>)[LOCAL_CLOUD];
 }
 
+/** The audience a managed identity's token must carry to stand as a federated credential's assertion. */
+const TOKEN_EXCHANGE_SCOPE = 'api://AzureADTokenExchange/.default';
+
+export interface TenantRouting {
+  /** The platform's own tenant; unset, every token comes from `home`. */
+  homeTenantId?: string;
+  /** The consortium's multi-tenant application, federated with the home identity. */
+  appClientId?: string;
+  /** Makes the application's credential in a bank's tenant (tests give a double). */
+  assertionCredential?: (
+    tenantId: string,
+    clientId: string,
+    getAssertion: () => Promise<string>,
+  ) => TokenCredential;
+}
+
+/**
+ * The platform's identity in its own tenant and, in a bank's tenant, the consortium's multi-tenant
+ * application signed in with the identity's token as its assertion (a federated identity credential):
+ * a bank's vault accepts only tokens its own tenant issued, and a managed identity gets tokens from its
+ * own tenant alone. The Key Vault SDK names the vault's tenant (from its 401 challenge) as `tenantId`;
+ * ARM calls name none and go through Lighthouse with the home identity.
+ */
+export class TenantRoutingCredential implements TokenCredential {
+  readonly #banks = new Map<string, TokenCredential>();
+
+  constructor(
+    private readonly home: TokenCredential,
+    private readonly routing: TenantRouting,
+  ) {}
+
+  getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+    const tenant = options?.tenantId?.toLowerCase();
+    const { homeTenantId, appClientId } = this.routing;
+    if (!tenant || !homeTenantId || tenant === homeTenantId.toLowerCase())
+      return this.home.getToken(scopes, options);
+    if (!appClientId)
+      return Promise.reject(
+        new CredentialUnavailableError(
+          `The resource is in Entra tenant ${tenant}, not the platform's tenant ${homeTenantId}: set ` +
+            "TRUSTNET_PLATFORM_APP_ID to the consortium's multi-tenant application, which that tenant " +
+            'has consented to (docs/deploy.md).',
+        ),
+      );
+    let bank = this.#banks.get(tenant);
+    if (!bank) {
+      const make =
+        this.routing.assertionCredential ??
+        ((t: string, c: string, a: () => Promise<string>) => new ClientAssertionCredential(t, c, a));
+      bank = make(tenant, appClientId, async () => {
+        const token = await this.home.getToken(TOKEN_EXCHANGE_SCOPE, { abortSignal: options?.abortSignal });
+        if (!token) throw new CredentialUnavailableError('The platform identity gave no token to exchange.');
+        return token.token;
+      });
+      this.#banks.set(tenant, bank);
+    }
+    // The bank credential is bound to its tenant; the option would only ask it to switch.
+    const { tenantId: _tenant, ...rest } = options ?? {};
+    return bank.getToken(scopes, rest);
+  }
+}
+
+/**
+ * Who the bank vault template grants Key Vault Certificates Officer: the platform identity when the bank
+ * shares its tenant (or the tenant is not set); '' for a bank in another tenant, which grants the role
+ * to the application's service principal itself through its delegation (bicep/delegation.bicep).
+ */
+export function vaultRoleAssignee(
+  bankTenantId: string,
+  platformPrincipalId: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  const home = guidSetting('TRUSTNET_PLATFORM_TENANT_ID', env);
+  return !home || home === bankTenantId.toLowerCase() ? platformPrincipalId : '';
+}
+
 let azureCredential: TokenCredential | undefined;
 
 export function azureConnection(env: NodeJS.ProcessEnv = process.env): AzureConnection {
   const retryOptions = { maxRetries: 2, retryDelayInMs: 500, maxRetryDelayInMs: 4000 };
   if (readSetting('AZURE_SUBSCRIPTION_ID', env)) {
-    azureCredential ??= new DefaultAzureCredential();
+    azureCredential ??= new TenantRoutingCredential(new DefaultAzureCredential(), {
+      homeTenantId: guidSetting('TRUSTNET_PLATFORM_TENANT_ID', env),
+      appClientId: guidSetting('TRUSTNET_PLATFORM_APP_ID', env),
+    });
     return { mode: 'azure', credential: azureCredential, retryOptions };
   }
   const local = localCloud();

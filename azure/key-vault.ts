@@ -114,6 +114,11 @@ export function toVaultError(what: string, e: unknown): VaultError {
     return new VaultError('VAULT.FAILED', text, { ...detail, transient: false });
   }
   const err = e as { name?: string; code?: string; message?: string };
+  // No token for the vault's tenant (a bank in another tenant without the platform application set).
+  if (err?.name === 'CredentialUnavailableError')
+    return new VaultError('VAULT.FORBIDDEN', clip(`${what} failed: ${err.message ?? 'no credential'}`), {
+      transient: false,
+    });
   if (err?.name === 'AbortError' || NETWORK_ERRORS.has(err?.code ?? ''))
     return new VaultError('VAULT.UNAVAILABLE', `${what} failed: ${err.code ?? err.name}.`, {
       transient: true,

@@ -111,6 +111,7 @@ const CONTRACT: Record<string, { params: string[]; outputs: string[] }> = {
       'publicUrl',
       'maxOpenRequests',
       'dryRun',
+      'platformAppClientId',
       'maximumInstanceCount',
       'instanceMemoryMB',
       'storageSku',

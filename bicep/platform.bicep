@@ -61,6 +61,9 @@ param maxOpenRequests int = 20
 @description('true: approved requests only validate and plan (TRUSTNET_DRY_RUN).')
 param dryRun bool = false
 
+@description('Client id of the consortium\'s multi-tenant Entra application, federated with the platform identity: how the platform reaches vaults of banks in other tenants (TRUSTNET_PLATFORM_APP_ID; docs/deploy.md). Empty: every bank shares this tenant.')
+param platformAppClientId string = ''
+
 @description('Most instances the Flex Consumption plan scales the app out to.')
 @minValue(40)
 @maxValue(1000)
@@ -590,6 +593,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     TRUSTNET_MAX_OPEN_REQUESTS: string(maxOpenRequests)
     TRUSTNET_KEY_VAULT_URL: vault.properties.vaultUri
     TRUSTNET_PLATFORM_PRINCIPAL_ID: identity.properties.principalId
+    TRUSTNET_PLATFORM_TENANT_ID: subscription().tenantId
+    TRUSTNET_PLATFORM_APP_ID: platformAppClientId
     TRUSTNET_POLL_INTERVAL: 'PT30S'
     TRUSTNET_RETRY_WINDOW: 'P7D'
     TRUSTNET_DRY_RUN: dryRun ? 'true' : 'false'

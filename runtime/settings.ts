@@ -60,6 +60,16 @@ export const SETTINGS = {
       "Object id of the platform's managed identity; each bank's vault template grants it Key Vault Certificates Officer so it can create and merge the node certificate.",
     sample: '00000000-0000-4000-8000-000000000001',
   },
+  TRUSTNET_PLATFORM_TENANT_ID: {
+    description:
+      "The platform's Entra tenant id. A bank whose `azure.tenantId` differs keeps its vault in its own tenant: the platform reaches it as the multi-tenant application (`TRUSTNET_PLATFORM_APP_ID`), and the bank's delegation grants that application's role (docs/deploy.md). Unset: every bank is taken to share the platform's tenant.",
+    sample: '',
+  },
+  TRUSTNET_PLATFORM_APP_ID: {
+    description:
+      "Client id of the consortium's multi-tenant Entra application, federated with the platform's managed identity: the identity the platform uses in a bank's tenant (its vault accepts only its own tenant's tokens). Needed once any bank is in another tenant.",
+    sample: '',
+  },
   TRUSTNET_POLL_INTERVAL: {
     description:
       'How often (ISO 8601 duration) an orchestration checks a long Azure operation (deployment, certificate) between durable timers. Unset: `PT30S`.',
@@ -156,6 +166,19 @@ export function readSetting(name: SettingName, env: NodeJS.ProcessEnv = process.
   return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
+/** A GUID setting (an Entra tenant or client id), lower-cased; undefined when unset. */
+export function guidSetting(name: SettingName, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const raw = readSetting(name, env);
+  if (raw === undefined) return undefined;
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(raw))
+    throw new ConfigError(
+      'CONFIG.INVALID',
+      name,
+      `App setting ${name} must be a GUID such as 11111111-2222-3333-4444-555555555555; got "${raw}".`,
+    );
+  return raw.toLowerCase();
+}
+
 export function requireSetting(name: SettingName, env: NodeJS.ProcessEnv = process.env): string {
   const value = readSetting(name, env);
   if (value === undefined) {
@@ -168,7 +191,6 @@ export function requireSetting(name: SettingName, env: NodeJS.ProcessEnv = proce
   return value;
 }
 
-/** A whole positive number of at most `max`, or the default when unset. */
 /** A duration setting in milliseconds, `fallback` when unset; the error names the setting and an example. */
 export function durationSettingMs(
   name: SettingName,
@@ -187,6 +209,7 @@ export function durationSettingMs(
   }
 }
 
+/** A whole positive number of at most `max`, or the default when unset. */
 export function positiveIntSetting(
   name: SettingName,
   fallback: number,
