@@ -1,6 +1,6 @@
 import { cloudHttpClient, LocalCloudCredential } from '../local/cloud/http';
 import { armClients, armTestbed } from '../local/cloud/arm/testing';
-import { networkParameters, type ProvisionPlan } from '../core/provisioning';
+import { gatewayParameters, networkParameters, type ProvisionPlan } from '../core/provisioning';
 import { Arm } from './arm';
 import { AzureError } from './azure-error';
 
@@ -174,5 +174,28 @@ describe('Arm adapter', () => {
     expect(await arm.hasScaleSetExtension(where, 'vmss-bank-x', 'AzureMonitorLinuxAgent')).toBe(true);
     expect(await arm.deleteScaleSetExtension(where, 'vmss-bank-x', 'AzureMonitorLinuxAgent')).toBe(true);
     expect(await arm.hasScaleSetExtension(where, 'vmss-bank-x', 'AzureMonitorLinuxAgent')).toBe(false);
+  });
+  it('reads a gateway’s SKU and generation; no gateway is undefined; a group it may not read is an error', async () => {
+    const { arm, emulator } = setup();
+    await emulator.prepareResourceGroup({ ...where, location: 'westeurope' });
+    expect(await arm.gatewaySku(where, 'vgw-bank-x')).toBeUndefined();
+    await arm.startDeployment(where, 'tn-net', 'member-network', networkParameters(plan));
+    await arm.startDeployment(where, 'tn-gw', 'member-gateway', {
+      ...gatewayParameters({ ...plan, gatewaySku: 'VpnGw2AZ' } as ProvisionPlan),
+    });
+    expect(await arm.deploymentState(where, 'tn-gw')).toMatchObject({ state: 'succeeded' });
+    await expect(arm.gatewaySku(where, 'vgw-bank-x')).resolves.toEqual({
+      sku: 'VpnGw2AZ',
+      generation: 'Generation2',
+      provisioningState: 'Succeeded',
+    });
+    const other = { subscriptionId: sub, resourceGroup: 'rg-not-delegated' };
+    await emulator.prepareResourceGroup({ ...other, location: 'westeurope', delegated: false });
+    expect(await caught(arm.gatewaySku(other, 'vgw-bank-x'))).toMatchObject({
+      code: 'AZURE.FORBIDDEN',
+      azureCode: 'AuthorizationFailed',
+    });
+    const missing = await caught(arm.gatewaySku({ subscriptionId: sub, resourceGroup: 'rg-none' }, 'vgw-x'));
+    expect(missing.azureCode).toBe('ResourceGroupNotFound');
   });
 });

@@ -358,6 +358,28 @@ export class Arm {
     }
   }
 
+  /**
+   * A VPN gateway's SKU name and generation as Azure reports them; undefined when there is no gateway by
+   * that name. Reads only: the plan asks this of every member before a resize.
+   */
+  async gatewaySku(
+    p: Placement,
+    gateway: string,
+  ): Promise<{ sku: string; generation?: string; provisioningState: string } | undefined> {
+    try {
+      const g = await this.network(p.subscriptionId).virtualNetworkGateways.get(p.resourceGroup, gateway);
+      return {
+        sku: String(g.sku?.name ?? ''),
+        ...(g.vpnGatewayGeneration ? { generation: String(g.vpnGatewayGeneration) } : {}),
+        provisioningState: String(g.provisioningState ?? 'Succeeded'),
+      };
+    } catch (e) {
+      const err = toAzureError(`read gateway ${gateway}`, e);
+      if (err.code === 'AZURE.NOT_FOUND' && err.azureCode !== 'ResourceGroupNotFound') return undefined;
+      throw err;
+    }
+  }
+
   /** Sets a scale set's VM count. */
   async setCapacity(p: Placement, scaleSet: string, capacity: number): Promise<void> {
     await this.write(p.subscriptionId);

@@ -4,6 +4,11 @@
 // (announced for January 2025; refused with NonAzSkusNotAllowedForVPNGateway) and retires the rest on
 // 30 September 2026. A full mesh of N members needs N-1 tunnels per gateway: VpnGw1AZ-3AZ hold 30,
 // VpnGw4AZ-5AZ hold 100 (see README for the SKU per consortium size).
+//
+// The platform deploys VpnGw2AZ or VpnGw4AZ, both generation 2: Azure resizes a gateway in place only
+// within its generation, so when the consortium outgrows 30 tunnels the platform redeploys this template
+// into each member's group with the bigger SKU (an incremental PUT: an in-place resize). VpnGw1AZ stays
+// allowed for gateways built before; being generation 1, it cannot be resized to VpnGw4AZ.
 
 @description('Member id: lowercase letters, digits and hyphens; used in resource names.')
 @minLength(2)
@@ -64,7 +69,8 @@ resource gateway 'Microsoft.Network/virtualNetworkGateways@2026-01-01' = {
   properties: {
     gatewayType: 'Vpn'
     vpnType: 'RouteBased'
-    // VpnGw1AZ exists only in generation 1; VpnGw4AZ and 5AZ only in generation 2.
+    // VpnGw1AZ exists only in generation 1; VpnGw4AZ and 5AZ only in generation 2. Changing an existing
+    // gateway's generation is refused (CrossSeriesOrCrossGatewayGenenrationResizeNotSupported).
     vpnGatewayGeneration: gatewaySku == 'VpnGw1AZ' ? 'Generation1' : 'Generation2'
     sku: {
       name: gatewaySku

@@ -4,8 +4,11 @@ import {
   certificateSerial,
   connectionName,
   deploymentName,
+  gatewayParameters,
   gatewaySkuFor,
+  needsResize,
   networkParameters,
+  peerGatewayParameters,
   nodeParameters,
   p2pRulePriority,
   PlanError,
@@ -13,6 +16,7 @@ import {
   subnetsOf,
   teardownStages,
   throwawaySshPublicKey,
+  tunnelLimit,
   type ProvisionPlan,
 } from './provisioning';
 
@@ -30,7 +34,7 @@ const plan: ProvisionPlan = {
     addressSpace: '10.4.0.0/16',
   },
   slot: 3,
-  gatewaySku: 'VpnGw1AZ',
+  gatewaySku: 'VpnGw2AZ',
   peers: [
     {
       id: 'bank-a',
@@ -84,12 +88,58 @@ describe('subnetsOf', () => {
 });
 
 describe('gatewaySkuFor', () => {
-  it('sizes the gateway for N−1 tunnels and refuses a mesh no gateway holds', () => {
-    expect(gatewaySkuFor(2)).toBe('VpnGw1AZ');
-    expect(gatewaySkuFor(31)).toBe('VpnGw1AZ');
+  it('sizes the gateway for N−1 tunnels, always generation 2, and refuses a mesh no gateway holds', () => {
+    expect(gatewaySkuFor(2)).toBe('VpnGw2AZ');
+    expect(gatewaySkuFor(31)).toBe('VpnGw2AZ');
     expect(gatewaySkuFor(32)).toBe('VpnGw4AZ');
     expect(gatewaySkuFor(101)).toBe('VpnGw4AZ');
     expect(() => gatewaySkuFor(102)).toThrow(PlanError);
+  });
+
+  it('always picks a gateway that holds the mesh', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 101 }), (n) => {
+        expect(tunnelLimit(gatewaySkuFor(n))).toBeGreaterThanOrEqual(n - 1);
+      }),
+    );
+  });
+});
+
+describe('tunnelLimit and needsResize', () => {
+  it('knows the tunnels of every VPN SKU', () => {
+    for (const sku of ['VpnGw1AZ', 'VpnGw2AZ', 'VpnGw3AZ', 'VpnGw1', 'VpnGw3'])
+      expect(tunnelLimit(sku)).toBe(30);
+    for (const sku of ['VpnGw4AZ', 'VpnGw5AZ', 'VpnGw4', 'VpnGw5']) expect(tunnelLimit(sku)).toBe(100);
+    expect(tunnelLimit('Basic')).toBe(0);
+    expect(tunnelLimit('VpnGw6AZ')).toBe(0);
+  });
+
+  it('resizes only a gateway that holds fewer tunnels than the required one, never shrinks', () => {
+    expect(needsResize('VpnGw2AZ', 'VpnGw4AZ')).toBe(true);
+    expect(needsResize('VpnGw1AZ', 'VpnGw4AZ')).toBe(true);
+    expect(needsResize('VpnGw4AZ', 'VpnGw4AZ')).toBe(false);
+    expect(needsResize('VpnGw5AZ', 'VpnGw4AZ')).toBe(false);
+    expect(needsResize('VpnGw3AZ', 'VpnGw2AZ')).toBe(false);
+    expect(needsResize(undefined, 'VpnGw4AZ')).toBe(true);
+  });
+});
+
+describe('peerGatewayParameters', () => {
+  it('builds a member’s gateway as it was built when it joined, with the new SKU', () => {
+    const peer = { ...plan.peers[0]!, requestId: 'founder:bank-a' };
+    const asBuilt = gatewayParameters({
+      ...plan,
+      requestId: 'founder:bank-a',
+      bankId: 'bank-a',
+      placement: { ...plan.placement, region: 'uksouth' },
+    });
+    expect(peerGatewayParameters(peer, 'VpnGw4AZ')).toEqual({ ...asBuilt, gatewaySku: 'VpnGw4AZ' });
+    expect(peerGatewayParameters(peer, 'VpnGw4AZ')).toMatchObject({
+      bankId: 'bank-a',
+      location: 'uksouth',
+      vnetName: 'vnet-bank-a',
+      tags: { 'trustnet-member': 'bank-a', 'trustnet-request': 'founder:bank-a' },
+    });
   });
 });
 

@@ -41,21 +41,45 @@ export class PlanError extends Error {
   }
 }
 
+/** The gateway SKUs the platform creates: both generation 2, so one resizes in place into the other. */
+export const SMALL_GATEWAY_SKU = 'VpnGw2AZ';
+export const LARGE_GATEWAY_SKU = 'VpnGw4AZ';
+export type PlatformGatewaySku = typeof SMALL_GATEWAY_SKU | typeof LARGE_GATEWAY_SKU;
+
 /**
- * A full mesh needs N−1 tunnels per gateway. VpnGw1–3 hold 30, VpnGw4–5 hold 100 (DESIGN.md); the
- * zone-redundant SKUs are the ones Azure still creates. Beyond 101 members the mesh must become hub and
- * spoke, which this platform does not build, so the plan refuses rather than deploying a gateway that
- * cannot hold its tunnels.
+ * Site-to-site tunnels a gateway SKU holds (DESIGN.md): VpnGw1–3 (AZ or not) 30, VpnGw4–5 100. Unknown
+ * SKUs (Basic, legacy) count as 0, so anything that compares against them asks for a resize.
  */
-export function gatewaySkuFor(memberCountAfterJoin: number): 'VpnGw1AZ' | 'VpnGw4AZ' {
+export function tunnelLimit(sku: string): number {
+  const m = /^VpnGw([1-5])(AZ)?$/.exec(sku);
+  if (!m) return 0;
+  return Number(m[1]) <= 3 ? 30 : 100;
+}
+
+/**
+ * A full mesh needs N−1 tunnels per gateway. Every gateway the platform creates is generation 2
+ * (VpnGw2AZ, 30 tunnels; VpnGw4AZ, 100), because Azure resizes a gateway in place only within its
+ * generation: a Gen1 VpnGw1AZ could never grow into a VpnGw4AZ without being deleted and rebuilt.
+ * Beyond 101 members the mesh must become hub and spoke, which this platform does not build, so the
+ * plan refuses rather than deploying a gateway that cannot hold its tunnels.
+ */
+export function gatewaySkuFor(memberCountAfterJoin: number): PlatformGatewaySku {
   const tunnels = memberCountAfterJoin - 1;
-  if (tunnels <= 30) return 'VpnGw1AZ';
-  if (tunnels <= 100) return 'VpnGw4AZ';
+  if (tunnels <= tunnelLimit(SMALL_GATEWAY_SKU)) return SMALL_GATEWAY_SKU;
+  if (tunnels <= tunnelLimit(LARGE_GATEWAY_SKU)) return LARGE_GATEWAY_SKU;
   throw new PlanError(
     'PLAN.TOO_MANY_MEMBERS',
     `A full VPN mesh of ${memberCountAfterJoin} members needs ${tunnels} tunnels per gateway; the largest ` +
       'gateway holds 100. The consortium needs a hub-and-spoke topology (Virtual WAN) first.',
   );
+}
+
+/**
+ * Whether an existing gateway of `current` SKU must be resized to hold the tunnels `required` brings:
+ * only when it holds fewer (a bigger gateway is never shrunk; an unreadable SKU counts as too small).
+ */
+export function needsResize(current: string | undefined, required: string): boolean {
+  return tunnelLimit(current ?? '') < tunnelLimit(required);
 }
 
 function formatAddress(n: number): string {
@@ -167,6 +191,16 @@ export interface Peer {
 }
 
 /**
+ * An ACTIVE member whose gateway is too small for the consortium after the join. `requestId` is the one
+ * its gateway was built under (`founder:<id>` for a founder), so the resize keeps the gateway's tags.
+ */
+export interface ResizePeer extends Peer {
+  requestId: string;
+  /** The SKU the plan read from Azure (absent when the gateway could not be read). */
+  fromSku?: string;
+}
+
+/**
  * Everything the provisioning orchestration needs, computed once by an activity (the orchestrator may
  * not read settings or storage). Holds no secret: shared keys are fetched by the activity that deploys
  * a connection, so they never enter orchestration history.
@@ -182,6 +216,11 @@ export interface ProvisionPlan {
   slot: number;
   gatewaySku: string;
   peers: Peer[];
+  /**
+   * Members whose gateways the gateway step resizes to `gatewaySku` beside the new one. Present (maybe
+   * empty) on every plan made now; plans made before have none, and their branches add no resize.
+   */
+  resize?: ResizePeer[];
   dryRun: boolean;
   pollMs: number;
   /** ISO 8601 duration a failed run waits for `retry` before it compensates. */
@@ -214,6 +253,25 @@ export function gatewayParameters(plan: ProvisionPlan): Record<string, unknown> 
     gatewaySku: plan.gatewaySku,
     tags: tagsFor(plan),
   };
+}
+
+/**
+ * A member's gateway as `gatewayParameters` built it when the member joined, with the SKU the consortium
+ * needs now: ARM's incremental PUT of the same template with a bigger `sku` resizes it in place.
+ */
+export function peerGatewayParameters(peer: ResizePeer, gatewaySku: string): Record<string, unknown> {
+  return {
+    bankId: peer.id,
+    location: peer.region,
+    vnetName: bankResourceNames(peer.id).vnet,
+    gatewaySku,
+    tags: { 'trustnet-member': peer.id, 'trustnet-request': peer.requestId },
+  };
+}
+
+/** The deployment part naming one member's resize (under the joiner's request id). */
+export function resizeDeploymentPart(peerId: string): string {
+  return `gw-resize-${peerId}`;
 }
 
 export function vaultParameters(

@@ -724,3 +724,210 @@ describe('throttling and state', () => {
     expect((await second.resources.resourceGroups.get('rg1')).location).toBe(LOC);
   });
 });
+
+describe('VPN gateways: tunnels per SKU, generations, in-place resize', () => {
+  const rgId = `/subscriptions/${SUB}/resourceGroups/rg1/providers`;
+  const gwId = (name: string) => `${rgId}/Microsoft.Network/virtualNetworkGateways/${name}`;
+  const gateway = (
+    name: string,
+    vnetName: string,
+    sku: string,
+    generation?: string,
+    dependsOn: string[] = [],
+  ) => ({
+    type: 'Microsoft.Network/virtualNetworkGateways',
+    apiVersion: '2024-05-01',
+    name,
+    location: LOC,
+    dependsOn,
+    properties: {
+      gatewayType: 'Vpn',
+      vpnType: 'RouteBased',
+      ...(generation ? { vpnGatewayGeneration: generation } : {}),
+      sku: { name: sku, tier: sku },
+      ipConfigurations: [
+        {
+          name: 'default',
+          properties: {
+            subnet: {
+              id: `[resourceId('Microsoft.Network/virtualNetworks/subnets', '${vnetName}', 'GatewaySubnet')]`,
+            },
+          },
+        },
+      ],
+    },
+  });
+  const connections = (from: string, to: string, count: number, first = 0) => ({
+    type: 'Microsoft.Network/connections',
+    apiVersion: '2024-05-01',
+    name: `[format('cn-{0}', add(copyIndex(), ${first}))]`,
+    location: LOC,
+    copy: { name: 'links', count },
+    properties: {
+      connectionType: 'Vnet2Vnet',
+      virtualNetworkGateway1: { id: gwId(from) },
+      virtualNetworkGateway2: { id: gwId(to) },
+      sharedKey: 'k'.repeat(32),
+    },
+  });
+  type Arm = Awaited<ReturnType<typeof setup>>['arm'];
+  async function deploymentError(arm: Arm, name: string) {
+    const d = await arm.deployments.deployments.get('rg1', name);
+    return {
+      state: d.properties?.provisioningState,
+      codes: d.properties?.error?.details?.map((x) => x.code),
+    };
+  }
+
+  test('a gateway refuses a connection past its SKU’s tunnels, by deployment and by PUT; a rewrite is no new tunnel', async () => {
+    const { arm, emulator } = await setup();
+    await arm.deployments.deployments
+      .createOrUpdate(
+        'rg1',
+        'gws',
+        body({
+          resources: [
+            vnet('v1'),
+            vnet('v2'),
+            gateway('gw1', 'v1', 'VpnGw2AZ', 'Generation2', ['v1']),
+            gateway('gw2', 'v2', 'VpnGw2AZ', 'Generation2', ['v2']),
+          ],
+        }),
+      )
+      .pollUntilDone();
+    await arm.deployments.deployments
+      .createOrUpdate('rg1', 'thirty', body({ resources: [connections('gw1', 'gw2', 30)] }))
+      .pollUntilDone();
+    // The 31st, as an onboarding deploys it: the deployment fails with the provider's refusal.
+    await expect(
+      arm.deployments.deployments
+        .createOrUpdate('rg1', 'one-more', body({ resources: [connections('gw1', 'gw2', 1, 30)] }))
+        .pollUntilDone(),
+    ).rejects.toThrow(/DeploymentFailed/);
+    expect(await deploymentError(arm, 'one-more')).toEqual({
+      state: 'Failed',
+      codes: ['VirtualNetworkGatewayConnectionLimitReached'],
+    });
+    // And straight through the network API.
+    await expect(
+      arm.network.virtualNetworkGatewayConnections
+        .createOrUpdate('rg1', 'cn-direct', {
+          location: LOC,
+          connectionType: 'Vnet2Vnet',
+          virtualNetworkGateway1: { id: gwId('gw1') },
+          virtualNetworkGateway2: { id: gwId('gw2') },
+          sharedKey: 'k'.repeat(32),
+        })
+        .pollUntilDone(),
+    ).rejects.toMatchObject({ statusCode: 400, code: 'VirtualNetworkGatewayConnectionLimitReached' });
+    // Redeploying connections that exist takes no new tunnel; the far gateway's tunnels are not used.
+    await arm.deployments.deployments
+      .createOrUpdate('rg1', 'again', body({ resources: [connections('gw1', 'gw2', 30)] }))
+      .pollUntilDone();
+    await arm.deployments.deployments
+      .createOrUpdate('rg1', 'back', body({ resources: [connections('gw2', 'gw1', 1, 100)] }))
+      .pollUntilDone();
+    const gateways = (await emulator.snapshot()).resources.gateways;
+    expect(gateways.find((g) => g.name === 'gw1')).toMatchObject({ connections: 30, tunnelLimit: 30 });
+    expect(gateways.find((g) => g.name === 'gw2')).toMatchObject({ connections: 1, tunnelLimit: 30 });
+  });
+
+  test('a SKU change within the generation resizes in place, Updating for the modelled time', async () => {
+    const { arm, emulator, clock } = await setup({ latencyFactor: 1 });
+    const t0 = clock.now;
+    await arm.deployments.deployments
+      .createOrUpdate(
+        'rg1',
+        'gw',
+        body({ resources: [vnet('v1'), gateway('gw1', 'v1', 'VpnGw2AZ', 'Generation2', ['v1'])] }),
+      )
+      .submitted();
+    clock.now = t0 + 2_713_000; // the VNet 10 s, the gateway 2,700 s, ARM's 2 s
+    expect(await deploymentError(arm, 'gw')).toMatchObject({ state: 'Succeeded' });
+    const resize = arm.deployments.deployments.createOrUpdate(
+      'rg1',
+      'resize',
+      body({ resources: [gateway('gw1', 'v1', 'VpnGw4AZ', 'Generation2')] }),
+    );
+    await resize.submitted();
+    const during = await arm.network.virtualNetworkGateways.get('rg1', 'gw1');
+    expect([during.sku?.name, during.provisioningState]).toEqual(['VpnGw4AZ', 'Updating']);
+    clock.now += 2_700_000 - 1;
+    expect((await arm.network.virtualNetworkGateways.get('rg1', 'gw1')).provisioningState).toBe('Updating');
+    clock.now += 2_001;
+    expect(await deploymentError(arm, 'resize')).toMatchObject({ state: 'Succeeded' });
+    const after = await arm.network.virtualNetworkGateways.get('rg1', 'gw1');
+    expect([after.sku?.name, after.vpnGatewayGeneration, after.provisioningState]).toEqual([
+      'VpnGw4AZ',
+      'Generation2',
+      'Succeeded',
+    ]);
+    expect((await emulator.snapshot()).resources.gateways).toEqual([
+      expect.objectContaining({
+        name: 'gw1',
+        sku: { name: 'VpnGw4AZ', tier: 'VpnGw4AZ' },
+        generation: 'Generation2',
+        connections: 0,
+        tunnelLimit: 100,
+        provisioningState: 'Succeeded',
+      }),
+    ]);
+  });
+
+  test('a generation 1 gateway cannot become generation 2, and a SKU must exist in its generation', async () => {
+    const { arm } = await setup();
+    await arm.deployments.deployments
+      .createOrUpdate(
+        'rg1',
+        'old',
+        body({ resources: [vnet('v1'), gateway('gw1', 'v1', 'VpnGw1AZ', 'Generation1', ['v1'])] }),
+      )
+      .pollUntilDone();
+    await expect(
+      arm.deployments.deployments
+        .createOrUpdate('rg1', 'grow', body({ resources: [gateway('gw1', 'v1', 'VpnGw4AZ', 'Generation2')] }))
+        .pollUntilDone(),
+    ).rejects.toThrow(/DeploymentFailed/);
+    expect(await deploymentError(arm, 'grow')).toEqual({
+      state: 'Failed',
+      codes: ['CrossSeriesOrCrossGatewayGenenrationResizeNotSupported'],
+    });
+    // Untouched: still the generation 1 gateway it was.
+    expect((await arm.network.virtualNetworkGateways.get('rg1', 'gw1')).sku?.name).toBe('VpnGw1AZ');
+    const current = await arm.network.virtualNetworkGateways.get('rg1', 'gw1');
+    await expect(
+      arm.network.virtualNetworkGateways
+        .createOrUpdate('rg1', 'gw1', {
+          ...current,
+          vpnGatewayGeneration: 'Generation2',
+          sku: { name: 'VpnGw2AZ', tier: 'VpnGw2AZ' },
+        })
+        .pollUntilDone(),
+    ).rejects.toMatchObject({
+      statusCode: 400,
+      code: 'CrossSeriesOrCrossGatewayGenenrationResizeNotSupported',
+    });
+    // Within generation 1, VpnGw1AZ → VpnGw2AZ is an in-place resize.
+    await arm.deployments.deployments
+      .createOrUpdate(
+        'rg1',
+        'gen1-resize',
+        body({ resources: [gateway('gw1', 'v1', 'VpnGw2AZ', 'Generation1')] }),
+      )
+      .pollUntilDone();
+    expect((await arm.network.virtualNetworkGateways.get('rg1', 'gw1')).sku?.name).toBe('VpnGw2AZ');
+    await expect(
+      arm.deployments.deployments
+        .createOrUpdate(
+          'rg1',
+          'mismatch',
+          body({ resources: [vnet('v2'), gateway('gw2', 'v2', 'VpnGw1AZ', 'Generation2', ['v2'])] }),
+        )
+        .pollUntilDone(),
+    ).rejects.toThrow(/DeploymentFailed/);
+    expect(await deploymentError(arm, 'mismatch')).toEqual({
+      state: 'Failed',
+      codes: ['VirtualNetworkGatewaySkuCannotBeCreatedForSpecifiedVmGeneration'],
+    });
+  });
+});

@@ -17,6 +17,12 @@ import {
   provisioningState,
   refersTo,
   viewOf,
+  gatewayGeneration,
+  gatewayTunnelLimit,
+  gatewaySkuOf,
+  gatewayWriteError,
+  isLocalConnectionOf,
+  tunnelLimitError,
 } from './resources';
 import { ScopedLocks } from './locks';
 import { type DeploymentScope, type Route, operationNames, parseRoute } from './routes';
@@ -96,7 +102,16 @@ export interface ArmSnapshot {
       vmSize: unknown;
       provisioningState: string;
     }>;
-    gateways: Array<{ id: string; name: string; sku: unknown; provisioningState: string }>;
+    gateways: Array<{
+      id: string;
+      name: string;
+      sku: unknown;
+      generation: string;
+      /** Connections whose local end it is (each takes one of its tunnels). */
+      connections: number;
+      tunnelLimit: number | null;
+      provisioningState: string;
+    }>;
     connections: Array<{
       id: string;
       name: string;
@@ -934,8 +949,17 @@ export class ArmEmulator {
       if (body['identity'] !== undefined) r.identity = body['identity'];
     } else {
       if (route.type.toLowerCase() === 'microsoft.network/connections') {
-        const check = await this.checkConnection(body);
+        const check = await this.checkConnection(body, route.id);
         if (check) return check;
+      }
+      if (route.type.toLowerCase() === 'microsoft.network/virtualnetworkgateways') {
+        const props = isObj(body['properties']) ? body['properties'] : {};
+        const refusal = gatewayWriteError(
+          live?.deletingFrom === undefined ? live : undefined,
+          props,
+          body['sku'],
+        );
+        if (refusal) return errorResponse(400, refusal);
       }
       const props = isObj(body['properties']) ? { ...body['properties'] } : {};
       delete props['provisioningState'];
@@ -998,9 +1022,38 @@ export class ArmEmulator {
     r.privateIps = ips;
   }
 
+  /** A resource that exists now and is not being deleted. */
+  private async liveResource(id: string): Promise<StoredResource | undefined> {
+    const r = await this.loadResource(id);
+    return exists(r, this.now()) && r.deletingFrom === undefined ? r : undefined;
+  }
+
+  /**
+   * Connections that take a tunnel of the gateway (it is their local end), apart from `except` (the one
+   * being written: rewriting a connection takes no new tunnel). Committed ones count before they show.
+   */
+  private async tunnelsOf(gatewayId: string, except: ReadonlySet<string> = new Set()): Promise<number> {
+    const sub = parseResourceId(gatewayId)?.subscriptionId;
+    const now = this.now();
+    const all = await this.store.listResources({
+      ...(sub ? { subscriptionId: sub } : {}),
+      type: 'Microsoft.Network/connections',
+    });
+    return all.filter((c) => isLocalConnectionOf(c, gatewayId, now) && !except.has(c.id.toLowerCase()))
+      .length;
+  }
+
   /** A VNet-to-VNet connection needs both gateways to exist (the far one may be in another subscription). */
-  private async checkConnection(body: Obj): Promise<CloudResponse | undefined> {
+  private async checkConnection(body: Obj, id: string): Promise<CloudResponse | undefined> {
     const props = isObj(body['properties']) ? body['properties'] : {};
+    const local = props['virtualNetworkGateway1'];
+    if (isObj(local) && typeof local['id'] === 'string') {
+      const gateway = await this.liveResource(local['id']);
+      const refusal = gateway
+        ? tunnelLimitError(gateway, await this.tunnelsOf(local['id'], new Set([id.toLowerCase()])))
+        : undefined;
+      if (refusal) return errorResponse(400, refusal);
+    }
     for (const end of ['virtualNetworkGateway1', 'virtualNetworkGateway2']) {
       const ref = props[end];
       if (!isObj(ref) || typeof ref['id'] !== 'string') continue;
@@ -1699,8 +1752,40 @@ export class ArmEmulator {
     const all = this.flatten(plan);
     const declared = new Set(all.map((r) => r.key));
     const now = this.now();
+    // Tunnels each local gateway takes in this deployment so far (connections are refused in order).
+    const taking = new Map<string, number>();
     for (const r of all) {
+      if (r.body.type.toLowerCase() === 'microsoft.network/virtualnetworkgateways') {
+        const refusal = gatewayWriteError(
+          await this.liveResource(r.body.id),
+          r.body.properties,
+          r.body['sku'],
+        );
+        if (refusal) errors.set(r.key, { ...refusal, target: r.body.id });
+        continue;
+      }
       if (r.body.type.toLowerCase() !== 'microsoft.network/connections') continue;
+      const local = r.body.properties['virtualNetworkGateway1'];
+      if (isObj(local) && typeof local['id'] === 'string') {
+        const gatewayId = local['id'];
+        const planned = all.find((x) => x.key === gatewayId.toLowerCase());
+        const gateway =
+          (await this.liveResource(gatewayId)) ??
+          (planned
+            ? { id: planned.body.id, properties: planned.body.properties, sku: planned.body['sku'] }
+            : undefined);
+        if (gateway) {
+          // Stored ones this deployment rewrites are counted as its own, in order.
+          const held = await this.tunnelsOf(gatewayId, declared);
+          const before = taking.get(gatewayId.toLowerCase()) ?? 0;
+          const refusal = tunnelLimitError(gateway, held + before);
+          if (refusal) {
+            errors.set(r.key, { ...refusal, target: r.body.id });
+            continue;
+          }
+          taking.set(gatewayId.toLowerCase(), before + 1);
+        }
+      }
       for (const end of ['virtualNetworkGateway1', 'virtualNetworkGateway2']) {
         const ref = r.body.properties[end];
         if (!isObj(ref) || typeof ref['id'] !== 'string') continue;
@@ -2082,14 +2167,20 @@ export class ArmEmulator {
             provisioningState: state,
           });
           break;
-        case 'microsoft.network/virtualnetworkgateways':
+        case 'microsoft.network/virtualnetworkgateways': {
+          // The current SKU (a resize shows its new one while `Updating`) and the tunnels it holds.
+          const sku = gatewaySkuOf(r.properties, r.sku);
           out.gateways.push({
             id: r.id,
             name: r.name,
             sku: r.properties['sku'] ?? r.sku,
+            generation: gatewayGeneration(r.properties, r.sku),
+            connections: all.filter((c) => isLocalConnectionOf(c, r.id, now)).length,
+            tunnelLimit: Number.isFinite(gatewayTunnelLimit(sku)) ? gatewayTunnelLimit(sku) : null,
             provisioningState: state,
           });
           break;
+        }
         case 'microsoft.network/connections':
           out.connections.push({
             id: r.id,

@@ -359,3 +359,99 @@ export function refersTo(r: StoredResource, id: string): boolean {
   };
   return walk(r.properties) || walk(r.identity);
 }
+
+// ---- VPN gateways: tunnels per SKU, generations ------------------------------------------------------
+
+/**
+ * Site-to-site tunnels (connections) a VPN gateway SKU holds, as Azure documents them: Basic 10,
+ * VpnGw1–3 (AZ or not) 30, VpnGw4–5 100. Other SKUs (ExpressRoute) are not limited here.
+ */
+export function gatewayTunnelLimit(sku: string): number {
+  if (/^basic$/i.test(sku)) return 10;
+  const m = /^VpnGw([1-5])(AZ)?$/i.exec(sku);
+  if (!m) return Number.POSITIVE_INFINITY;
+  return Number(m[1]) <= 3 ? 30 : 100;
+}
+
+/** A gateway body's SKU name (virtual network gateways keep `sku` inside `properties`). */
+export function gatewaySkuOf(props: Record<string, unknown>, outer?: unknown): string {
+  const sku = isObj(props['sku']) ? props['sku'] : isObj(outer) ? outer : {};
+  return String(sku['name'] ?? '');
+}
+
+/**
+ * The generation a gateway has: the one it was given, else Azure's default for the SKU (VpnGw4/5 exist
+ * only in generation 2; the others default to generation 1).
+ */
+export function gatewayGeneration(props: Record<string, unknown>, outer?: unknown): string {
+  const given = props['vpnGatewayGeneration'];
+  if (typeof given === 'string' && given !== '' && given !== 'None') return given;
+  return /^VpnGw[45](AZ)?$/i.test(gatewaySkuOf(props, outer)) ? 'Generation2' : 'Generation1';
+}
+
+/**
+ * What the network provider refuses when a VPN gateway is written: a SKU its generation does not offer
+ * (VpnGw1 is generation 1 only, VpnGw4/5 generation 2 only), or an existing gateway moved to another
+ * generation (Azure resizes in place only within a generation). Codes and messages are Azure's
+ * (`CrossSeriesOrCrossGatewayGenenrationResizeNotSupported` is spelt so by Azure).
+ */
+export function gatewayWriteError(
+  existing: StoredResource | undefined,
+  props: Record<string, unknown>,
+  outer?: unknown,
+): ArmErrorShape | undefined {
+  if (String(props['gatewayType'] ?? 'Vpn').toLowerCase() !== 'vpn') return undefined;
+  const sku = gatewaySkuOf(props, outer);
+  const generation = gatewayGeneration(props, outer);
+  const gen1Only = /^VpnGw1(AZ)?$/i.test(sku);
+  const gen2Only = /^VpnGw[45](AZ)?$/i.test(sku);
+  if ((gen1Only && generation === 'Generation2') || (gen2Only && generation === 'Generation1'))
+    return {
+      code: 'VirtualNetworkGatewaySkuCannotBeCreatedForSpecifiedVmGeneration',
+      message: `The Virtual Network Gateway Sku ${sku} cannot be used when VirtualNetworkVpnGatewayGeneration is set to ${generation}.`,
+    };
+  if (!existing) return undefined;
+  const before = gatewayGeneration(existing.properties, existing.sku);
+  if (before !== generation)
+    return {
+      code: 'CrossSeriesOrCrossGatewayGenenrationResizeNotSupported',
+      message:
+        'Resize from ASeries to DSeries or vice versa and Resize across VirtualNetworkVpnGatewayGenerations are ' +
+        `not supported. Gateway ${existing.id} is ${gatewaySkuOf(existing.properties, existing.sku)} ` +
+        `(${before}); the request asks for ${sku} (${generation}).`,
+    };
+  return undefined;
+}
+
+/**
+ * A connection past its local gateway's tunnel limit. Azure's exact code for this was not found in the
+ * public material searched; this one follows ARM's naming.
+ */
+export function tunnelLimitError(
+  gateway: StoredResource | { id: string; properties: Record<string, unknown>; sku?: unknown },
+  connections: number,
+): ArmErrorShape | undefined {
+  const sku = gatewaySkuOf(gateway.properties, gateway.sku);
+  const limit = gatewayTunnelLimit(sku);
+  if (connections < limit) return undefined;
+  return {
+    code: 'VirtualNetworkGatewayConnectionLimitReached',
+    message: `Virtual network gateway ${gateway.id} of SKU ${sku} supports at most ${limit} site-to-site connections and already has ${connections}. Resize the gateway to a SKU with more tunnels first.`,
+  };
+}
+
+export interface ArmErrorShape {
+  code: string;
+  message: string;
+  target?: string;
+}
+
+/** Whether a stored connection uses `gatewayId` as its local end (so it takes one of that gateway's tunnels). */
+export function isLocalConnectionOf(r: StoredResource, gatewayId: string, now: number): boolean {
+  return (
+    r.type.toLowerCase() === 'microsoft.network/connections' &&
+    (r.deleteAt === undefined || now < r.deleteAt) &&
+    r.deletingFrom === undefined &&
+    sameId(r.properties['virtualNetworkGateway1'], gatewayId)
+  );
+}
