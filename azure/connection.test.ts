@@ -82,19 +82,27 @@ describe('TenantRoutingCredential', () => {
 });
 
 describe('vaultRoleAssignee', () => {
+  const PID = '00000000-0000-4000-8000-0000000000aa';
+
   it('grants the platform identity in its own tenant, and nothing in a bank tenant (the delegation does)', () => {
-    const env = { TRUSTNET_PLATFORM_TENANT_ID: HOME };
-    expect(vaultRoleAssignee(HOME.toUpperCase(), 'pid', env)).toBe('pid');
-    expect(vaultRoleAssignee(BANK, 'pid', env)).toBe('');
-    expect(vaultRoleAssignee(BANK, 'pid', {})).toBe('pid');
+    const env = { TRUSTNET_PLATFORM_TENANT_ID: HOME, TRUSTNET_PLATFORM_PRINCIPAL_ID: PID };
+    expect(vaultRoleAssignee(HOME.toUpperCase(), env)).toBe(PID);
+    expect(vaultRoleAssignee(BANK, env)).toBe('');
+    // A bank in another tenant needs no principal id at all.
+    expect(vaultRoleAssignee(BANK, { TRUSTNET_PLATFORM_TENANT_ID: HOME })).toBe('');
+    expect(vaultRoleAssignee(BANK, { TRUSTNET_PLATFORM_PRINCIPAL_ID: PID })).toBe(PID);
+  });
+
+  it('wants the principal id where it grants it, unless asked leniently (dry run)', () => {
+    expect(() => vaultRoleAssignee(HOME, { TRUSTNET_PLATFORM_TENANT_ID: HOME })).toThrow(
+      /TRUSTNET_PLATFORM_PRINCIPAL_ID is not set/,
+    );
+    expect(vaultRoleAssignee(HOME, { TRUSTNET_PLATFORM_TENANT_ID: HOME }, false)).toBe('');
   });
 
   it('refuses a tenant setting that is no GUID, naming it', () => {
-    expect(() => vaultRoleAssignee(BANK, 'pid', { TRUSTNET_PLATFORM_TENANT_ID: 'contoso.com' })).toThrow(
-      ConfigError,
-    );
-    expect(() => vaultRoleAssignee(BANK, 'pid', { TRUSTNET_PLATFORM_TENANT_ID: 'contoso.com' })).toThrow(
-      /TRUSTNET_PLATFORM_TENANT_ID must be a GUID/,
-    );
+    const env = { TRUSTNET_PLATFORM_TENANT_ID: 'contoso.com' };
+    expect(() => vaultRoleAssignee(BANK, env)).toThrow(ConfigError);
+    expect(() => vaultRoleAssignee(BANK, env)).toThrow(/TRUSTNET_PLATFORM_TENANT_ID must be a GUID/);
   });
 });

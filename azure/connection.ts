@@ -5,7 +5,7 @@ import {
   CredentialUnavailableError,
   DefaultAzureCredential,
 } from '@azure/identity';
-import { ConfigError, guidSetting, readSetting } from '../runtime/settings';
+import { ConfigError, guidSetting, readSetting, requireSetting } from '../runtime/settings';
 
 /**
  * Where the Azure adapters send their calls. In Azure: the real endpoints with the app's managed
@@ -108,17 +108,22 @@ export class TenantRoutingCredential implements TokenCredential {
 }
 
 /**
- * Who the bank vault template grants Key Vault Certificates Officer: the platform identity when the bank
- * shares its tenant (or the tenant is not set); '' for a bank in another tenant, which grants the role
- * to the application's service principal itself through its delegation (bicep/delegation.bicep).
+ * Who the bank vault template grants Key Vault Certificates Officer: the platform identity
+ * (TRUSTNET_PLATFORM_PRINCIPAL_ID) when the bank shares its tenant (or the platform's tenant is not
+ * set); '' for a bank in another tenant, whose delegation grants the role to the platform application's
+ * service principal there (bicep/delegation.bicep). `required`: a missing principal id is an error,
+ * else ''.
  */
 export function vaultRoleAssignee(
   bankTenantId: string,
-  platformPrincipalId: string,
   env: NodeJS.ProcessEnv = process.env,
+  required = true,
 ): string {
   const home = guidSetting('TRUSTNET_PLATFORM_TENANT_ID', env);
-  return !home || home === bankTenantId.toLowerCase() ? platformPrincipalId : '';
+  if (home && home !== bankTenantId.toLowerCase()) return '';
+  return required
+    ? requireSetting('TRUSTNET_PLATFORM_PRINCIPAL_ID', env)
+    : (readSetting('TRUSTNET_PLATFORM_PRINCIPAL_ID', env) ?? '');
 }
 
 let azureCredential: TokenCredential | undefined;

@@ -18,6 +18,8 @@
 //   BENCH_PROFILE  `phases`: each phase's time under the size's line; `detail`: also what ran inside
 //                  (functions, cloud requests, write-budget waits; bench/onboard-profile.js); `0`: none
 //   BENCH_LOG      set: print the host's warnings and errors as they happen (else only on a failure)
+//   BENCH_CPUPROFILE  a file name: a CPU profile of this process (host and local cloud) from the
+//                  deciding vote to `active`, one file per size (<name>-<size>.cpuprofile)
 // Run after `npm run build` (it reads dist/); it builds nothing itself.
 const { mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
@@ -37,6 +39,26 @@ const POLL = process.env.BENCH_POLL ?? process.env.TRUSTNET_POLL_INTERVAL ?? 'PT
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT ?? '900');
 const PROFILE = process.env.BENCH_PROFILE ?? 'phases';
 const GOAL_RATIO = 1.1;
+
+/** BENCH_CPUPROFILE: the inspector's CPU profiler on this process's main thread. */
+const profiler = process.env.BENCH_CPUPROFILE
+  ? (() => {
+      const session = new (require('node:inspector').Session)();
+      const post = (m, p) =>
+        new Promise((res, rej) => session.post(m, p ?? {}, (e, r) => (e ? rej(e) : res(r))));
+      session.connect();
+      return {
+        async start() {
+          await post('Profiler.enable');
+          await post('Profiler.start');
+        },
+        async stop(file) {
+          const { profile } = await post('Profiler.stop');
+          writeFileSync(file, JSON.stringify(profile));
+        },
+      };
+    })()
+  : undefined;
 const BUDGET = { burst: 200, perSecond: 10 };
 const CONSORTIUM = 'TrustNet Bench';
 const STEPS = ['access', 'network', 'gateway', 'vault', 'certificate', 'node', 'peering', 'activate'];
@@ -209,6 +231,7 @@ async function onboard(n, dir) {
       if (last) {
         t0 = performance.now();
         wall0 = Date.now();
+        if (profiler) await profiler.start();
         if (answer?.tally && answer.tally.approve < answer.tally.required)
           throw new Error(`the deciding vote left the tally at ${JSON.stringify(answer.tally)}`);
       }
@@ -242,6 +265,8 @@ async function onboard(n, dir) {
     }
     const seconds = (performance.now() - t0) / 1000;
     const wallActive = Date.now();
+    if (profiler)
+      await profiler.stop(`${process.env.BENCH_CPUPROFILE.replace(/\.cpuprofile$/, '')}-${n}.cpuprofile`);
     const events = host.durable.eventsWritten - events0;
 
     // The critical path as the local cloud modelled it: network → gateway → slowest connection.

@@ -315,3 +315,62 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
     await expect(verifyAudit(audit.items)).resolves.toMatchObject({ ok: true });
   });
 });
+
+/** The peering step on its own consortium, so the member it adds changes no other test's majority. */
+describe('peering with every member (three founders, local cloud)', () => {
+  let host: Host;
+  let name: string;
+  const now = () => host.now();
+
+  beforeAll(async () => {
+    const c = await testConsortium();
+    name = c.config.name;
+    host = await startTrustNet(c);
+  });
+  afterAll(() => host.stop());
+
+  it('a connection Azure refuses fails the peering step with its code; retry redeploys only that one', async () => {
+    // The first connection deployment to run is refused; every other one succeeds.
+    const faults = await host.admin('/admin/cloud/faults', {
+      operation: 'arm:deploy:Microsoft.Network/connections',
+      kind: 'quota',
+      count: 1,
+    });
+    expect(faults.status).toBe(200);
+    const azure = {
+      ...applicantPayload(name, now()).applicant.azure,
+      resourceGroup: 'rg-bank-j',
+      addressSpace: '10.75.0.0/16',
+    };
+    const { payload } = await host.applyAndApprove(
+      { id: 'bank-j', legalName: 'O=Bank J, L=Lisbon, C=PT', azure },
+      { voters: ['bank-a', 'bank-b'] },
+    );
+    const failed = await host.phase(payload.requestId, ['failed', 'active']);
+    expect(failed.phase).toBe('failed');
+    expect(failed.steps.find((s: Json) => s.name === 'peering')).toMatchObject({
+      state: 'failed',
+      error: { code: 'DEPLOY.QUOTA_EXCEEDED', azureCode: 'QuotaExceeded' },
+    });
+    const connectionRuns = () =>
+      Object.entries(host.cloud.arm.stats().deploymentRuns as Record<string, number>).filter(([k]) =>
+        k.includes(deploymentNameOf(payload.requestId, 'cn-')),
+      );
+    const members = (await json(await fetch(`${host.url}/api/members`))).items.filter(
+      (m: Json) => m.status === 'ACTIVE' && m.id !== 'bank-j',
+    ).length;
+    // Every member's two connections were started, the refused one included; none twice.
+    expect(connectionRuns()).toHaveLength(2 * members);
+    expect(connectionRuns().every(([, runs]) => runs === 1)).toBe(true);
+    const res = await host.signedAction(`/api/membership-requests/${payload.requestId}/retry`, {
+      action: 'retry',
+      subject: payload.requestId,
+    });
+    expect(res.status).toBe(202);
+    // The request shows `failed` until the retry has begun: wait for the end that counts.
+    expect((await host.phase(payload.requestId, ['active'])).phase).toBe('active');
+    const runs = connectionRuns().map(([, n]) => n);
+    expect(runs.filter((n) => n === 2)).toHaveLength(1);
+    expect(runs.filter((n) => n === 1)).toHaveLength(2 * members - 1);
+  });
+});

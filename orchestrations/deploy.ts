@@ -32,6 +32,12 @@ export const azureRetry = new df.RetryOptions(3000, 6);
 azureRetry.backoffCoefficient = 2;
 azureRetry.maxRetryIntervalInMilliseconds = 30000;
 
+/** An orchestration-side failure once `azureRetry` is spent: the message is all the library hands back. */
+export function retriesExhausted(e: unknown): { code: string; message: string } {
+  const message = e instanceof Error ? e.message : String(e);
+  return { code: 'AZURE.RETRIES_EXHAUSTED', message: message.slice(0, 500) };
+}
+
 const deploy: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = context.df.getInput<DeployInput>();
   let state: DeploymentState = yield context.df.callActivityWithRetry(START_DEPLOYMENT, azureRetry, input);

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Placement } from '../azure/arm';
 import { AzureError } from '../azure/azure-error';
 import { VaultError } from '../azure/key-vault';
+import { vaultRoleAssignee } from '../azure/connection';
 import { CertificateError } from '../core/certificates';
 import { parseDuration, addDuration } from '../core/duration';
 import type { MembershipRequest, Member, Step } from '../core/membership';
@@ -27,6 +28,12 @@ import {
   deploymentName,
   connectionParameters,
   gatewayIdOf,
+  needsResize,
+  peerGatewayParameters,
+  resizeDeploymentPart,
+  SMALL_GATEWAY_SKU,
+  tunnelLimit,
+  type ResizePeer,
   type TemplateName,
   type Peer,
   type ProvisionPlan,
@@ -35,7 +42,7 @@ import {
 import { getAudit, getRegistry } from '../functions/edge/services';
 import { now, nowMs } from '../runtime/clock';
 import { inParallel } from '../runtime/parallel';
-import { ConfigError, readSetting, requireSetting } from '../runtime/settings';
+import { ConfigError, readSetting } from '../runtime/settings';
 import { getArm, getPlacements } from './provisioning-services';
 import { ensureSharedKey, issueNodeCertificate } from './vaults';
 
@@ -60,6 +67,8 @@ export interface StepError {
   code: string;
   message: string;
   azureCode?: string;
+  /** The member whose resource failed, when it is not the new bank's (a resize of its gateway). */
+  member?: string;
 }
 
 export type StepOutcome = { ok: true; outputs: Record<string, unknown> } | { ok: false; error: StepError };
@@ -176,6 +185,7 @@ export async function planProvisioning(
   // In order, so slots follow the members' order (concurrent creators would contend on the counter).
   for (const m of members) if (!placed.has(m.id)) await placements.ensure({ memberId: m.id, ...m.azure });
   const peers: Peer[] = [];
+  const builtUnder = new Map(members.map((m) => [m.id, m.requestId ?? `founder:${m.id}`]));
   for (const m of members) {
     peers.push({
       id: m.id,
@@ -187,7 +197,7 @@ export async function planProvisioning(
   }
   peers.sort((x, y) => x.id.localeCompare(y.id));
 
-  let gatewaySku = 'VpnGw1AZ';
+  let gatewaySku: string = SMALL_GATEWAY_SKU;
   let blocked: StepError | undefined;
   try {
     gatewaySku = gatewaySkuFor(peers.length + 1);
@@ -196,6 +206,7 @@ export async function planProvisioning(
     if (!(e instanceof PlanError)) throw e;
     blocked = { code: e.code, message: e.message };
   }
+  const resize = blocked ? [] : await gatewaysToResize(peers, gatewaySku, builtUnder);
 
   const attempt = input.attempt ?? 0;
   const done: ProvisionPlan['done'] = {};
@@ -221,12 +232,43 @@ export async function planProvisioning(
     slot: placement.slot,
     gatewaySku,
     peers,
+    resize,
     dryRun,
     pollMs,
     retryWindow,
     done,
     ...(blocked ? { blocked } : {}),
   };
+}
+
+/**
+ * The ACTIVE members whose gateways hold fewer tunnels than the consortium needs after the join. Only
+ * asked when the SKU needed is above the small one (below it every gateway the platform built holds
+ * enough), reading each gateway's SKU from Azure, 16 at a time. A member whose gateway is gone is left
+ * out (a resize would create one); one whose gateway cannot be read for a permanent reason is listed, so
+ * the gateway step fails on it with Azure's code and the member named.
+ */
+async function gatewaysToResize(
+  peers: Peer[],
+  gatewaySku: string,
+  builtUnder: Map<string, string>,
+): Promise<ResizePeer[]> {
+  if (tunnelLimit(gatewaySku) <= tunnelLimit(SMALL_GATEWAY_SKU)) return [];
+  const arm = getArm();
+  const found = new Map<string, ResizePeer>();
+  await inParallel(peers, 16, async (peer) => {
+    const requestId = builtUnder.get(peer.id) ?? `founder:${peer.id}`;
+    try {
+      const current = await arm.gatewaySku(peer, bankResourceNames(peer.id).gateway);
+      if (current && needsResize(current.sku, gatewaySku))
+        found.set(peer.id, { ...peer, requestId, fromSku: current.sku });
+    } catch (e) {
+      if (!(e instanceof AzureError) || e.transient) throw e;
+      found.set(peer.id, { ...peer, requestId });
+    }
+  });
+  // In the peers' order, whatever order the reads finished in.
+  return peers.flatMap((p) => (found.has(p.id) ? [found.get(p.id)!] : []));
 }
 
 // ---------------------------------------------------------------- steps
@@ -309,7 +351,7 @@ export function checkAccess(plan: ProvisionPlan): Promise<StepOutcome> {
 }
 
 export function vaultParametersFor(input: { plan: ProvisionPlan; network: Record<string, unknown> }) {
-  return vaultParameters(input.plan, input.network, requireSetting('TRUSTNET_PLATFORM_PRINCIPAL_ID'));
+  return vaultParameters(input.plan, input.network, vaultRoleAssignee(input.plan.placement.tenantId));
 }
 
 export function nodeParametersFor(input: {
@@ -558,11 +600,21 @@ export async function dryRun(plan: ProvisionPlan): Promise<{ phase: string; chan
   const runs: Array<[ProvisioningStep, Placement, TemplateName, Record<string, unknown>, string]> = [
     ['network', plan.placement, 'member-network', networkParameters(plan), 'network'],
     ['gateway', plan.placement, 'member-gateway', gatewayParameters(plan), 'gateway'],
+    // Members' gateways the join resizes: in the member's group, the template it was built with.
+    ...(plan.resize ?? []).map(
+      (peer): [ProvisioningStep, Placement, TemplateName, Record<string, unknown>, string] => [
+        'gateway',
+        peer,
+        'member-gateway',
+        peerGatewayParameters(peer, plan.gatewaySku),
+        resizeDeploymentPart(peer.id),
+      ],
+    ),
     [
       'vault',
       plan.placement,
       'member-vault',
-      vaultParameters(plan, predictedNetwork, readSetting('TRUSTNET_PLATFORM_PRINCIPAL_ID') ?? ''),
+      vaultParameters(plan, predictedNetwork, vaultRoleAssignee(plan.placement.tenantId, process.env, false)),
       'vault',
     ],
     ...plan.peers.flatMap(

@@ -2,13 +2,14 @@ import * as df from 'durable-functions';
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
 import type { DeploymentState } from '../azure/arm';
 import {
-  connectionParameters,
   deploymentName,
-  gatewayIdOf,
   networkParameters,
   gatewayParameters,
+  peerGatewayParameters,
+  resizeDeploymentPart,
   sharedKeySecretName,
   type Peer,
+  type ResizePeer,
   type ProvisionPlan,
   type ProvisioningStep,
 } from '../core/provisioning';
@@ -17,8 +18,10 @@ import {
   READ_DEPLOYMENT,
   START_DEPLOYMENT,
   azureRetry,
+  retriesExhausted,
   type DeployInput,
 } from './deploy';
+import { connectionInputs, peerInBatches } from './peering';
 import {
   ACCESS_ACTIVITY,
   ACTIVATE_ACTIVITY,
@@ -54,6 +57,8 @@ export const PROVISION_ORCHESTRATOR = 'provisionV1';
 export const GATEWAY_BRANCH = 'provisionGatewayBranchV1';
 export const NODE_BRANCH = 'provisionNodeBranchV1';
 export const PEER_ORCHESTRATOR = 'provisionPeerV2';
+/** Resizes the members' gateways a join outgrows, beside the new bank's gateway. */
+export const RESIZE_ORCHESTRATOR = 'provisionResizeV1';
 /** Kept for peers started before V2. */
 export const LEGACY_PEER_ORCHESTRATOR = 'provisionPeerV1';
 export const RETRY_EVENT = 'retry';
@@ -91,10 +96,7 @@ function subId(plan: PeerRun, part: string): string {
 }
 
 /** An orchestration-side failure (retries spent): the message is all the library hands back. */
-function exhausted(e: unknown): StepError {
-  const message = e instanceof Error ? e.message : String(e);
-  return { code: 'AZURE.RETRIES_EXHAUSTED', message: message.slice(0, 500) };
-}
+const exhausted = (e: unknown): StepError => retriesExhausted(e);
 
 /** Templates the access step validates up front, so their deployments start at once (critical path). */
 const VALIDATED_UP_FRONT = new Set<DeployInput['template']>([
@@ -145,24 +147,118 @@ function settled(state: DeploymentState, name: string): StepOutcome {
 }
 
 /**
- * The gateway's deployment, with every pair's shared key made beside it: the gateway takes 45 minutes,
- * the keys a moment, and peering then starts without them on its path.
+ * The gateway's deployment, with every pair's shared key made beside it (`withKeys`) and the members'
+ * gateways the join outgrows resized beside it too: the gateway takes 45 minutes, the keys a moment and
+ * a resize about as long as the gateway, so none of them adds to the critical path, and peering starts
+ * only once every gateway holds its tunnels. The new bank's own failure is reported first.
  */
 function* gatewayWithKeys(
   context: OrchestrationContext,
   plan: ProvisionPlan,
   input: DeployInput,
+  withKeys: boolean,
+  resize: ResizePeer[],
 ): Generator<Task, StepOutcome, unknown> {
   try {
-    const [state] = (yield context.df.Task.all([
+    const tasks: Task[] = [
       context.df.callSubOrchestrator(DEPLOY_ORCHESTRATOR, input, subId(plan, input.name)),
-      context.df.callActivityWithRetry(SHARED_KEYS_ACTIVITY, azureRetry, sharedKeysInput(plan)),
-    ])) as [DeploymentState, number];
-    return settled(state, input.name);
+    ];
+    if (withKeys)
+      tasks.push(context.df.callActivityWithRetry(SHARED_KEYS_ACTIVITY, azureRetry, sharedKeysInput(plan)));
+    if (resize.length > 0)
+      tasks.push(
+        context.df.callSubOrchestrator(
+          RESIZE_ORCHESTRATOR,
+          resizeInput(plan, resize),
+          subId(plan, 'gateway-resize'),
+        ),
+      );
+    const results = (yield context.df.Task.all(tasks)) as unknown[];
+    const own = settled(results[0] as DeploymentState, input.name);
+    if (!own.ok || resize.length === 0) return own;
+    const resized = results[results.length - 1] as StepOutcome;
+    return resized.ok ? own : resized;
   } catch (e) {
     return { ok: false, error: exhausted(e) };
   }
 }
+
+/** What the resize sub-orchestration is given: one deployment per member, into the member's group. */
+interface ResizeInput {
+  pollMs: number;
+  resizes: Array<{ member: string; input: DeployInput }>;
+}
+
+function resizeInput(plan: ProvisionPlan, resize: ResizePeer[]): ResizeInput {
+  return {
+    pollMs: plan.pollMs,
+    resizes: resize.map((peer) => ({
+      member: peer.id,
+      input: {
+        ...deployInput(
+          plan,
+          { subscriptionId: peer.subscriptionId, resourceGroup: peer.resourceGroup },
+          resizeDeploymentPart(peer.id),
+          'member-gateway',
+          peerGatewayParameters(peer, plan.gatewaySku),
+        ),
+        // The access step validated the new bank's gateway, not these; off the critical path, ARM
+        // validates each before it starts.
+        validated: false,
+      },
+    })),
+  };
+}
+
+/**
+ * Resizes members' gateways: every deployment started at once, then read between durable timers until
+ * all are done, in one instance (as peerV2 does) rather than a deploy sub-orchestration each, which for
+ * 100 members made 100 instances to create and replay. Deployment names come from the request and the
+ * member, so a retry or replay redeploys the same resize (ARM's PUT is idempotent). A failure names the
+ * member and carries Azure's code.
+ */
+const resizeGateways: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const { pollMs, resizes } = context.df.getInput<ResizeInput>();
+  try {
+    let states = (yield context.df.Task.all(
+      resizes.map((r) => context.df.callActivityWithRetry(START_DEPLOYMENT, azureRetry, r.input)),
+    )) as DeploymentState[];
+    for (;;) {
+      const failed = states.findIndex((d) => d.state === 'failed');
+      if (failed >= 0) {
+        const d = states[failed] as Extract<DeploymentState, { state: 'failed' }>;
+        const member = resizes[failed]!.member;
+        return {
+          ok: false,
+          error: {
+            code: d.error.code,
+            ...(d.error.azureCode ? { azureCode: d.error.azureCode } : {}),
+            message: `Resizing the VPN gateway of member ${member} failed: ${d.error.message}`.slice(0, 1000),
+            member,
+          },
+        } satisfies StepOutcome;
+      }
+      const running = states.flatMap((d, i) => (d.state === 'running' ? [i] : []));
+      if (running.length === 0)
+        return { ok: true, outputs: { resized: resizes.map((r) => r.member) } } satisfies StepOutcome;
+      yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + pollMs));
+      const read = (yield context.df.Task.all(
+        running.map((i) =>
+          context.df.callActivityWithRetry(READ_DEPLOYMENT, azureRetry, {
+            placement: resizes[i]!.input.placement,
+            name: resizes[i]!.input.name,
+          }),
+        ),
+      )) as DeploymentState[];
+      states = states.map((d, i) => {
+        const k = running.indexOf(i);
+        return k >= 0 ? read[k]! : d;
+      });
+    }
+  } catch (e) {
+    return { ok: false, error: exhausted(e) } satisfies StepOutcome;
+  }
+};
 
 function sharedKeysInput(plan: ProvisionPlan): { bankId: string; peers: string[] } {
   return { bankId: plan.bankId, peers: plan.peers.map((p) => p.id) };
@@ -266,7 +362,12 @@ const provision: OrchestrationHandler = function* (context: OrchestrationContext
   }
 
   if (!failure && network?.ok) {
-    const branchInput: BranchInput = { plan, network: network.outputs, keysEarly: true };
+    const branchInput: BranchInput = {
+      plan,
+      network: network.outputs,
+      keysEarly: true,
+      peersInBatches: true,
+    };
     const results: BranchResult[] = yield context.df.Task.all([
       context.df.callSubOrchestrator(GATEWAY_BRANCH, branchInput, subId(plan, 'gateway-branch')),
       context.df.callSubOrchestrator(NODE_BRANCH, branchInput, subId(plan, 'node-branch')),
@@ -382,16 +483,19 @@ function durationMs(iso: string): number {
 // ---------------------------------------------------------------- gateway, then peering
 
 const gatewayBranch: OrchestrationHandler = function* (context: OrchestrationContext) {
-  const { plan, keysEarly } = context.df.getInput<BranchInput>();
+  const { plan, keysEarly, peersInBatches } = context.df.getInput<BranchInput>();
   // `keysEarly` (every branch started now): the shared keys are made beside the gateway, and the peers
   // are told so. Branches started before made each key in its peer's sub-orchestration; the input fixes
   // which for the branch's life, so its replays stay deterministic.
   let keysMade = false;
   const gateway = yield* step(context, plan, 'gateway', () => {
     const input = deployInput(plan, plan.placement, 'gateway', 'member-gateway', gatewayParameters(plan));
-    if (!keysEarly || plan.peers.length === 0) return deployStep(context, plan, input);
-    keysMade = true;
-    return gatewayWithKeys(context, plan, input);
+    // Plans made before resizes existed have no `resize`: their branches yield as they always did.
+    const resize = plan.resize ?? [];
+    const withKeys = !!keysEarly && plan.peers.length > 0;
+    if (!withKeys && resize.length === 0) return deployStep(context, plan, input);
+    keysMade = withKeys;
+    return gatewayWithKeys(context, plan, input, withKeys, resize);
   });
   if (!gateway.ok) return gateway;
   const gatewayId = String(gateway.outputs['gatewayId']);
@@ -406,6 +510,8 @@ const gatewayBranch: OrchestrationHandler = function* (context: OrchestrationCon
       }
     }
     const run = peerRun(plan);
+    // Branches started before batches existed keep their sub-orchestration per member.
+    if (peersInBatches) return yield* peerInBatches(context, plan, run, gatewayId);
     const results = (yield context.df.Task.all(
       plan.peers.map((peer) =>
         context.df.callSubOrchestrator(
@@ -433,29 +539,8 @@ interface BranchInput {
   network: Record<string, unknown>;
   /** Set on every branch started now; see the gateway branch. */
   keysEarly?: true;
-}
-
-/** The two connections between the new bank and one member, as each side deploys them. */
-function connectionInputs(plan: PeerRun, peer: Peer, gatewayId: string, secretRef: string) {
-  const bank = { id: plan.bankId, region: plan.placement.region, gatewayId };
-  const other = { id: peer.id, region: peer.region, gatewayId: gatewayIdOf(peer.id, peer) };
-  const out = deployInput(
-    plan,
-    plan.placement,
-    `cn-${peer.id}-out`,
-    'vpn-connection',
-    connectionParameters(bank, other, ''),
-  );
-  out.parameters['sharedKey'] = { secretRef };
-  const back = deployInput(
-    plan,
-    peer,
-    `cn-${peer.id}-in`,
-    'vpn-connection',
-    connectionParameters(other, bank, ''),
-  );
-  back.parameters['sharedKey'] = { secretRef };
-  return { out, back };
+  /** Set on every branch started now: peering runs in batches (orchestrations/peering.ts). */
+  peersInBatches?: true;
 }
 
 /**
@@ -577,6 +662,7 @@ df.app.orchestration(PROVISION_ORCHESTRATOR, provision);
 df.app.orchestration(GATEWAY_BRANCH, gatewayBranch);
 df.app.orchestration(NODE_BRANCH, nodeBranch);
 df.app.orchestration(PEER_ORCHESTRATOR, peerV2);
+df.app.orchestration(RESIZE_ORCHESTRATOR, resizeGateways);
 df.app.orchestration(LEGACY_PEER_ORCHESTRATOR, peerV1);
 
 /**
