@@ -47,4 +47,45 @@ describe('the ARM write bucket', () => {
     expect(writes.length).toBe(60);
     await client.deleteTable();
   });
+
+  it('serves takes that arrive together with one swap, and two instances never share out more than the bucket', async () => {
+    const cs = process.env['AzureWebJobsStorage']!;
+    const name = `armbudget${Date.now()}${Math.floor(Math.random() * 1e6)}`;
+    const client = TableClient.fromConnectionString(cs, name, { allowInsecureConnection: true });
+    await client.createTable();
+    let clock = 0;
+    const small = { burst: 30, perSecond: 10 };
+    const sleep = async (ms: number) => {
+      clock += ms;
+    };
+    // Two app instances on one bucket: each swaps with ETags against the other.
+    const a = new ArmWriteBudget(
+      async () => client,
+      () => clock,
+      small,
+      sleep,
+    );
+    const b = new ArmWriteBudget(
+      async () => client,
+      () => clock,
+      small,
+      sleep,
+    );
+    const swaps = jest.spyOn(client, 'updateEntity');
+    const granted: number[] = [];
+    try {
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).take('sub-1').then(() => granted.push(clock))),
+      );
+    } finally {
+      swaps.mockRestore();
+    }
+    expect(granted).toHaveLength(40);
+    // The burst at once, the rest only as the bucket refills.
+    expect(granted.filter((t) => t === 0).length).toBeLessThanOrEqual(30);
+    expect(Math.max(...granted)).toBeGreaterThanOrEqual(900);
+    // Forty takes, a handful of swaps (one per group and per lost race), not one or more each.
+    expect(swaps.mock.calls.length).toBeLessThan(15);
+    await client.deleteTable();
+  });
 });

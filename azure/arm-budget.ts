@@ -1,4 +1,5 @@
 import { RestError, type TableClient } from '@azure/data-tables';
+import { afterPendingIo } from '../runtime/coalesce';
 import { wrapStorage } from './tables';
 
 /**
@@ -31,7 +32,14 @@ export function waitForToken(state: BucketState, budget: WriteBudget): number {
   return state.tokens >= 1 ? 0 : Math.ceil(((1 - state.tokens) / budget.perSecond) * 1000);
 }
 
+/**
+ * The shared bucket. Takes for one subscription that arrive together in this process are served by one
+ * compare-and-swap for all of them: a hundred activities each swapping alone on the same row made every
+ * write cost a dozen storage calls at 100 members (each lost race read and tried again).
+ */
 export class ArmWriteBudget {
+  readonly #waiting = new Map<string, Array<{ resolve: () => void; reject: (e: unknown) => void }>>();
+
   constructor(
     private readonly table: () => Promise<TableClient>,
     private readonly now: () => number,
@@ -40,40 +48,62 @@ export class ArmWriteBudget {
   ) {}
 
   /** Takes one write token for the subscription, waiting for it if the bucket is empty. */
-  async take(subscriptionId: string): Promise<void> {
-    const table = await this.table();
-    for (let attempt = 0; ; attempt++) {
-      let etag: string | undefined;
-      let stored: BucketState | undefined;
-      try {
-        const row = await table.getEntity<{ Tokens: number; AtMs: number }>('budget', subscriptionId);
-        etag = row.etag;
-        stored = { tokens: row.Tokens, atMs: row.AtMs };
-      } catch (e) {
-        if (!(e instanceof RestError && e.statusCode === 404)) wrapStorage('read ARM write budget', e);
+  take(subscriptionId: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const queue = this.#waiting.get(subscriptionId);
+      if (queue) queue.push({ resolve, reject });
+      else {
+        this.#waiting.set(subscriptionId, [{ resolve, reject }]);
+        void this.#serve(subscriptionId);
       }
-      const state = refill(stored, this.now(), this.budget);
-      const wait = waitForToken(state, this.budget);
-      if (wait > 0) {
-        await this.sleep(wait);
-        continue;
+    });
+  }
+
+  /** Hands out tokens to this subscription's waiters, as many per swap as the bucket holds, until none wait. */
+  async #serve(subscriptionId: string): Promise<void> {
+    const queue = this.#waiting.get(subscriptionId)!;
+    try {
+      // Takes that arrive together share the first swap.
+      await afterPendingIo();
+      const table = await this.table();
+      for (let conflicts = 0; queue.length > 0;) {
+        let etag: string | undefined;
+        let stored: BucketState | undefined;
+        try {
+          const row = await table.getEntity<{ Tokens: number; AtMs: number }>('budget', subscriptionId);
+          etag = row.etag;
+          stored = { tokens: row.Tokens, atMs: row.AtMs };
+        } catch (e) {
+          if (!(e instanceof RestError && e.statusCode === 404)) wrapStorage('read ARM write budget', e);
+        }
+        const state = refill(stored, this.now(), this.budget);
+        const wait = waitForToken(state, this.budget);
+        if (wait > 0) {
+          await this.sleep(wait);
+          continue;
+        }
+        const taken = Math.min(queue.length, Math.floor(state.tokens));
+        const entity = {
+          partitionKey: 'budget',
+          rowKey: subscriptionId,
+          Tokens: state.tokens - taken,
+          AtMs: state.atMs,
+        };
+        try {
+          if (etag) await table.updateEntity(entity, 'Replace', { etag });
+          else await table.createEntity(entity);
+        } catch (e) {
+          const status = e instanceof RestError ? e.statusCode : undefined;
+          // Another instance took tokens between our read and write: read again.
+          if ((status === 412 || status === 409) && ++conflicts < 1000) continue;
+          wrapStorage('take an ARM write token', e);
+        }
+        for (const w of queue.splice(0, taken)) w.resolve();
       }
-      const entity = {
-        partitionKey: 'budget',
-        rowKey: subscriptionId,
-        Tokens: state.tokens - 1,
-        AtMs: state.atMs,
-      };
-      try {
-        if (etag) await table.updateEntity(entity, 'Replace', { etag });
-        else await table.createEntity(entity);
-        return;
-      } catch (e) {
-        const status = e instanceof RestError ? e.statusCode : undefined;
-        // Someone else took a token between our read and write: read again.
-        if ((status === 412 || status === 409) && attempt < 1000) continue;
-        wrapStorage('take an ARM write token', e);
-      }
+    } catch (e) {
+      for (const w of queue.splice(0)) w.reject(e);
+    } finally {
+      this.#waiting.delete(subscriptionId);
     }
   }
 }
