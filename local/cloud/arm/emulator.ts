@@ -809,11 +809,9 @@ export class ArmEmulator {
       const p = parseResourceId(ref['id']);
       if (end === 'virtualNetworkGateway2' && p?.subscriptionId && p.resourceGroup)
         out.push(
-          ...(await this.store.listResources({
-            subscriptionId: p.subscriptionId,
-            resourceGroup: p.resourceGroup,
-            type: 'Microsoft.Network/connections',
-          })),
+          ...(await this.store.connectionsIn(p.subscriptionId)).filter(
+            (c) => c.resourceGroup?.toLowerCase() === p.resourceGroup!.toLowerCase(),
+          ),
         );
     }
     return out;
@@ -1035,10 +1033,9 @@ export class ArmEmulator {
   private async tunnelsOf(gatewayId: string, except: ReadonlySet<string> = new Set()): Promise<number> {
     const sub = parseResourceId(gatewayId)?.subscriptionId;
     const now = this.now();
-    const all = await this.store.listResources({
-      ...(sub ? { subscriptionId: sub } : {}),
-      type: 'Microsoft.Network/connections',
-    });
+    const all = sub
+      ? await this.store.connectionsIn(sub)
+      : await this.store.listResources({ type: 'Microsoft.Network/connections' });
     return all.filter((c) => isLocalConnectionOf(c, gatewayId, now) && !except.has(c.id.toLowerCase()))
       .length;
   }

@@ -112,6 +112,10 @@ export function scopeKey(subscriptionId: string, resourceGroup?: string): string
 
 type Entity = TableEntity<Record<string, unknown>>;
 
+const CONNECTION_TYPE = 'microsoft.network/connections';
+/** Rows a store keeps copies of before it starts over (about 20 MB of a 100-member cloud's state). */
+const MAX_KEPT_ROWS = 50_000;
+
 export class ArmStore {
   private clients = new Map<string, Promise<TableClient>>();
 
@@ -127,14 +131,60 @@ export class ArmStore {
     return c;
   }
 
+  /**
+   * Rows as this store last wrote or read them, by table and key, as JSON: the emulator reads a group,
+   * a deployment or a resource several times per request, and at 100 members those point reads were
+   * thousands a second. This store is the only writer of its tables, so the copy stays exact; every
+   * write still goes to the table first (a restart reads it back).
+   */
+  readonly #rows = new Map<string, Promise<string | undefined>>();
+  /** Per key, writes begun: a write that finds another begun after it leaves the copy to the table. */
+  readonly #writes = new Map<string, number>();
+
+  #keep(k: string, json: Promise<string | undefined>): void {
+    if (this.#rows.size >= MAX_KEPT_ROWS) this.#rows.clear();
+    this.#rows.set(k, json);
+  }
+
   private async get<T>(suffix: string, pk: string, rk: string, field: string): Promise<T | undefined> {
-    const t = await this.table(suffix);
+    const k = `${suffix}|${pk}|${rk}`;
+    let kept = this.#rows.get(k);
+    if (!kept) {
+      kept = (async () => {
+        const t = await this.table(suffix);
+        try {
+          const e = await t.getEntity<Record<string, unknown>>(pk, rk);
+          const v = unpackJson<T>(e, field);
+          return v === undefined ? undefined : JSON.stringify(v);
+        } catch (e) {
+          if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+          throw e;
+        }
+      })();
+      this.#keep(k, kept);
+      const read = kept;
+      read.catch(() => {
+        if (this.#rows.get(k) === read) this.#rows.delete(k);
+      });
+    }
+    const json = await kept;
+    return json === undefined ? undefined : (JSON.parse(json) as T);
+  }
+
+  /** Runs a write of one row and then keeps `json` as its copy, unless another write of it began since. */
+  async #write(k: string, json: string | undefined, write: () => Promise<void>): Promise<void> {
+    const n = (this.#writes.get(k) ?? 0) + 1;
+    this.#writes.set(k, n);
     try {
-      const e = await t.getEntity<Record<string, unknown>>(pk, rk);
-      return unpackJson<T>(e, field);
+      await write();
+      if (this.#writes.get(k) === n) this.#keep(k, Promise.resolve(json));
+      else this.#rows.delete(k);
     } catch (e) {
-      if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+      // Whether it landed is unknown: the next read asks the table.
+      this.#rows.delete(k);
       throw e;
+    } finally {
+      if (this.#writes.get(k) === n) this.#writes.delete(k);
     }
   }
 
@@ -147,16 +197,22 @@ export class ArmStore {
     extra: Record<string, string> = {},
   ) {
     const t = await this.table(suffix);
-    await t.upsertEntity({ partitionKey: pk, rowKey: rk, ...extra, ...packJson(field, value) }, 'Replace');
+    await this.#write(`${suffix}|${pk}|${rk}`, JSON.stringify(value), () =>
+      t
+        .upsertEntity({ partitionKey: pk, rowKey: rk, ...extra, ...packJson(field, value) }, 'Replace')
+        .then(() => undefined),
+    );
   }
 
   private async remove(suffix: string, pk: string, rk: string): Promise<void> {
     const t = await this.table(suffix);
-    try {
-      await t.deleteEntity(pk, rk);
-    } catch (e) {
-      if ((e as { statusCode?: number }).statusCode !== 404) throw e;
-    }
+    await this.#write(`${suffix}|${pk}|${rk}`, undefined, async () => {
+      try {
+        await t.deleteEntity(pk, rk);
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+      }
+    });
   }
 
   private async list<T>(suffix: string, filter: string | undefined, field: string): Promise<T[]> {
@@ -213,21 +269,50 @@ export class ArmStore {
     return this.get(TABLE_SUFFIXES.resources, scopeKey(subscriptionId, resourceGroup), key(id), 'r');
   }
 
-  putResource(r: StoredResource): Promise<void> {
-    return this.put(
-      TABLE_SUFFIXES.resources,
-      scopeKey(r.subscriptionId, r.resourceGroup),
-      key(r.id),
-      'r',
-      r,
-      {
-        type: r.type.toLowerCase(),
-      },
-    );
+  async putResource(r: StoredResource): Promise<void> {
+    await this.put(TABLE_SUFFIXES.resources, scopeKey(r.subscriptionId, r.resourceGroup), key(r.id), 'r', r, {
+      type: r.type.toLowerCase(),
+    });
+    if (r.type.toLowerCase() === CONNECTION_TYPE) this.#keepConnection(r.subscriptionId, r.id, r);
   }
 
-  removeResource(r: Pick<StoredResource, 'id' | 'subscriptionId' | 'resourceGroup'>): Promise<void> {
-    return this.remove(TABLE_SUFFIXES.resources, scopeKey(r.subscriptionId, r.resourceGroup), key(r.id));
+  async removeResource(r: Pick<StoredResource, 'id' | 'subscriptionId' | 'resourceGroup'>): Promise<void> {
+    await this.remove(TABLE_SUFFIXES.resources, scopeKey(r.subscriptionId, r.resourceGroup), key(r.id));
+    this.#keepConnection(r.subscriptionId, r.id, undefined);
+  }
+
+  /**
+   * Per subscription, its connections, read once and then kept up to date by this store's own writes
+   * (the only writer of its tables). A gateway's tunnel count reads them for every connection written:
+   * reading them from the table each time made onboarding the 101st member scan the whole resource
+   * table (10,000 founders' rows) some 200 times.
+   */
+  readonly #connections = new Map<string, Promise<Map<string, StoredResource>>>();
+
+  async connectionsIn(subscriptionId: string): Promise<StoredResource[]> {
+    const sub = subscriptionId.toLowerCase();
+    let kept = this.#connections.get(sub);
+    if (!kept) {
+      kept = this.listResources({ subscriptionId, type: CONNECTION_TYPE }).then(
+        (rs) => new Map(rs.map((r) => [r.id.toLowerCase(), r])),
+      );
+      this.#connections.set(sub, kept);
+      // A failed read is not kept: the next caller reads again.
+      kept.catch(() => {
+        if (this.#connections.get(sub) === kept) this.#connections.delete(sub);
+      });
+    }
+    return [...(await kept).values()];
+  }
+
+  /** Applies a write to the kept connections, after the read they were loaded by (so in order). */
+  #keepConnection(subscriptionId: string, id: string, r: StoredResource | undefined): void {
+    const kept = this.#connections.get(subscriptionId.toLowerCase());
+    if (!kept) return;
+    void kept.then(
+      (m) => (r ? m.set(id.toLowerCase(), r) : m.delete(id.toLowerCase())),
+      () => undefined,
+    );
   }
 
   listResources(
