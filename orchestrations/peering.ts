@@ -12,6 +12,7 @@ import {
 import { inParallel } from '../runtime/parallel';
 import { azureRetry, readDeployment, retriesExhausted, startDeployment, type DeployInput } from './deploy';
 import { readAdmitPeer, startAdmitPeer, type StepError, type StepOutcome } from './provision-activities';
+import { readPlatformSecret } from './vaults';
 import type { PeerRun } from './provision';
 
 /**
@@ -93,27 +94,43 @@ function failure(p: PeerProgress): StepError | undefined {
   return undefined;
 }
 
-/** Runs `part` of one member's peering: starting it, or reading it once. */
-function operate(input: PeersStartInput, peer: Peer, part: Part, start: boolean) {
-  const { out, back } = connectionInputs(
-    input.plan,
-    peer,
-    input.gatewayId,
-    sharedKeySecretName(input.plan.bankId, peer.id),
-  );
+/**
+ * Runs `part` of one member's peering: starting it, or reading it once. The pair's shared key is read
+ * from the platform vault once for both connections (`keys`, per activity); it stays in the activity.
+ */
+async function operate(
+  input: PeersStartInput,
+  peer: Peer,
+  part: Part,
+  start: boolean,
+  keys: Map<string, Promise<string>>,
+) {
+  const secretRef = sharedKeySecretName(input.plan.bankId, peer.id);
+  const { out, back } = connectionInputs(input.plan, peer, input.gatewayId, secretRef);
   const admit = { plan: input.plan, peer };
   if (part === 'rule') return start ? startAdmitPeer(admit) : readAdmitPeer(admit);
   const d = part === 'there' ? out : back;
-  return start ? startDeployment(d) : readDeployment({ placement: d.placement, name: d.name });
+  if (!start) return readDeployment({ placement: d.placement, name: d.name });
+  let key = keys.get(secretRef);
+  if (!key) keys.set(secretRef, (key = readPlatformSecret(secretRef)));
+  let sharedKey: string;
+  try {
+    sharedKey = await key;
+  } catch {
+    // The start reads the key itself and reports the vault's failure as it always has.
+    return startDeployment(d);
+  }
+  return startDeployment({ ...d, parameters: { ...d.parameters, sharedKey } });
 }
 
 async function progress(input: PeersStartInput, parts: readonly Part[][], start: boolean) {
   const out: PeerProgress[] = input.peers.map((p) => ({ id: p.id }));
   const work = input.peers.flatMap((peer, i) => parts[i]!.map((part) => ({ i, peer, part })));
+  const keys = new Map<string, Promise<string>>();
   // A transient error throws out of the activity, and its retry runs the batch again: every start
   // looks before it acts, and reads change nothing.
   await inParallel(work, CALLS_PER_ACTIVITY, async ({ i, peer, part }) => {
-    (out[i] as Record<Part, unknown>)[part] = await operate(input, peer, part, start);
+    (out[i] as Record<Part, unknown>)[part] = await operate(input, peer, part, start, keys);
   });
   return out;
 }

@@ -244,10 +244,14 @@ export async function planProvisioning(
 /**
  * The ACTIVE members whose gateways hold fewer tunnels than the consortium needs after the join. Only
  * asked when the SKU needed is above the small one (below it every gateway the platform built holds
- * enough), reading each gateway's SKU from Azure, 16 at a time. A member whose gateway is gone is left
+ * enough), reading each gateway's SKU from Azure, GATEWAY_READS_AT_ONCE at a time (the plan is on the
+ * critical path: 100 reads 16 at a time took 0.7 s). A member whose gateway is gone is left
  * out (a resize would create one); one whose gateway cannot be read for a permanent reason is listed, so
  * the gateway step fails on it with Azure's code and the member named.
  */
+/** ARM reads are not the write budget's concern; each member's subscription is read once. */
+const GATEWAY_READS_AT_ONCE = 50;
+
 async function gatewaysToResize(
   peers: Peer[],
   gatewaySku: string,
@@ -256,7 +260,7 @@ async function gatewaysToResize(
   if (tunnelLimit(gatewaySku) <= tunnelLimit(SMALL_GATEWAY_SKU)) return [];
   const arm = getArm();
   const found = new Map<string, ResizePeer>();
-  await inParallel(peers, 16, async (peer) => {
+  await inParallel(peers, GATEWAY_READS_AT_ONCE, async (peer) => {
     const requestId = builtUnder.get(peer.id) ?? `founder:${peer.id}`;
     try {
       const current = await arm.gatewaySku(peer, bankResourceNames(peer.id).gateway);
