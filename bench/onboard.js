@@ -13,7 +13,9 @@
 //   BENCH_LATENCY  local cloud latency factor: realistic Azure durations
 //                  times this (45 min gateway × 0.02 = 54 s)            (default 0.02)
 //   BENCH_POLL     TRUSTNET_POLL_INTERVAL for the run, ISO 8601         (default TRUSTNET_POLL_INTERVAL
-//                  (how often a deployment is read between timers)      if set, else PT0.2S)
+//                  (how often a deployment is read between timers)      if set, else the app's
+//                                                                       PT30S scaled by BENCH_LATENCY,
+//                                                                       as every Azure duration is)
 //   BENCH_TIMEOUT  seconds to wait for `active` per size                (default 900)
 //   BENCH_PROFILE  `phases`: each phase's time under the size's line; `detail`: also what ran inside
 //                  (functions, cloud requests, write-budget waits; bench/onboard-profile.js); `0`: none
@@ -35,7 +37,8 @@ const { deploymentName } = require(join(root, 'dist/core/provisioning'));
 
 const SIZES = (process.env.BENCH_SIZES ?? '1,10,50,100').split(',').map((s) => Number(s.trim()));
 const LATENCY = Number(process.env.BENCH_LATENCY ?? '0.02');
-const POLL = process.env.BENCH_POLL ?? process.env.TRUSTNET_POLL_INTERVAL ?? 'PT0.2S';
+const POLL =
+  process.env.BENCH_POLL ?? process.env.TRUSTNET_POLL_INTERVAL ?? `PT${Number((30 * LATENCY).toFixed(3))}S`;
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT ?? '900');
 const PROFILE = process.env.BENCH_PROFILE ?? 'phases';
 const GOAL_RATIO = 1.1;
