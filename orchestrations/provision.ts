@@ -95,9 +95,6 @@ function subId(plan: PeerRun, part: string): string {
   return `${plan.requestId}:provision:${plan.attempt}:${part}`;
 }
 
-/** An orchestration-side failure (retries spent): the message is all the library hands back. */
-const exhausted = (e: unknown): StepError => retriesExhausted(e);
-
 /** Templates the access step validates up front, so their deployments start at once (critical path). */
 const VALIDATED_UP_FRONT = new Set<DeployInput['template']>([
   'member-network',
@@ -136,7 +133,7 @@ function* deployStep(
     );
     return settled(state, input.name);
   } catch (e) {
-    return { ok: false, error: exhausted(e) };
+    return { ok: false, error: retriesExhausted(e) };
   }
 }
 
@@ -179,7 +176,7 @@ function* gatewayWithKeys(
     const resized = results[results.length - 1] as StepOutcome;
     return resized.ok ? own : resized;
   } catch (e) {
-    return { ok: false, error: exhausted(e) };
+    return { ok: false, error: retriesExhausted(e) };
   }
 }
 
@@ -256,7 +253,7 @@ const resizeGateways: OrchestrationHandler = function* (context: OrchestrationCo
       });
     }
   } catch (e) {
-    return { ok: false, error: exhausted(e) } satisfies StepOutcome;
+    return { ok: false, error: retriesExhausted(e) } satisfies StepOutcome;
   }
 };
 
@@ -298,7 +295,7 @@ function* activityOutcome(context: OrchestrationContext, name: string, input: un
   try {
     return (yield context.df.callActivityWithRetry(name, azureRetry, input)) as StepOutcome;
   } catch (e) {
-    return { ok: false, error: exhausted(e) } as StepOutcome;
+    return { ok: false, error: retriesExhausted(e) } as StepOutcome;
   }
 }
 
@@ -312,7 +309,7 @@ const provision: OrchestrationHandler = function* (context: OrchestrationContext
   } catch (e) {
     // Not even a plan (storage down for minutes, a bad setting): say so in the status and wait for a
     // member's retry, as any failed step does.
-    const error = exhausted(e);
+    const error = retriesExhausted(e);
     yield context.df.callActivityWithRetry(FAIL_ACTIVITY, azureRetry, {
       requestId: input.requestId,
       step: 'plan',
@@ -448,7 +445,7 @@ const provision: OrchestrationHandler = function* (context: OrchestrationContext
         subId(plan, round === 0 ? 'teardown' : `teardown-${round}`),
       );
     } catch (e) {
-      result = { tornDown: false, deleted: 0, stoppedAt: 'plan', error: exhausted(e) };
+      result = { tornDown: false, deleted: 0, stoppedAt: 'plan', error: retriesExhausted(e) };
       yield context.df.callActivityWithRetry(STEP_ACTIVITY, azureRetry, {
         requestId: plan.requestId,
         step: 'teardown',
@@ -506,7 +503,7 @@ const gatewayBranch: OrchestrationHandler = function* (context: OrchestrationCon
       try {
         yield context.df.callActivityWithRetry(SHARED_KEYS_ACTIVITY, azureRetry, sharedKeysInput(plan));
       } catch (e) {
-        return { ok: false, error: exhausted(e) } as StepOutcome;
+        return { ok: false, error: retriesExhausted(e) } as StepOutcome;
       }
     }
     const run = peerRun(plan);
@@ -593,7 +590,7 @@ const peerV2: OrchestrationHandler = function* (context: OrchestrationContext) {
       if (wait.rule) rule = results[k++] as StepOutcome;
     }
   } catch (e) {
-    return { ok: false, error: exhausted(e) } as StepOutcome;
+    return { ok: false, error: retriesExhausted(e) } as StepOutcome;
   }
 };
 
@@ -620,7 +617,7 @@ const peerV1: OrchestrationHandler = function* (context: OrchestrationContext) {
     if (!admitted.ok) return admitted;
     return { ok: true, outputs: {} };
   } catch (e) {
-    return { ok: false, error: exhausted(e) } as StepOutcome;
+    return { ok: false, error: retriesExhausted(e) } as StepOutcome;
   }
 };
 

@@ -15,7 +15,7 @@ import { getAudit, getRegistry } from '../functions/edge/services';
 import { nowMs } from '../runtime/clock';
 import { inParallel } from '../runtime/parallel';
 import { durationSettingMs } from '../runtime/settings';
-import { azureRetry } from './deploy';
+import { azureRetry, retriesExhausted } from './deploy';
 import { pollIntervalMs, recordStep, type StepError } from './provision-activities';
 import { getArm, getPlacements } from './provisioning-services';
 import { deletePlatformSecret } from './vaults';
@@ -92,8 +92,7 @@ function* attempt<T>(
   try {
     return yield context.df.callActivityWithRetry(name, azureRetry, payload);
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    return { ok: false, error: { code: 'AZURE.RETRIES_EXHAUSTED', message: message.slice(0, 500) } };
+    return { ok: false, error: retriesExhausted(e) };
   }
 }
 
