@@ -101,16 +101,16 @@ function failure(p: PeerProgress): StepError | undefined {
 async function operate(
   input: PeersStartInput,
   peer: Peer,
+  connections: { out: DeployInput; back: DeployInput; secretRef: string },
   part: Part,
   start: boolean,
   keys: Map<string, Promise<string>>,
 ) {
-  const secretRef = sharedKeySecretName(input.plan.bankId, peer.id);
-  const { out, back } = connectionInputs(input.plan, peer, input.gatewayId, secretRef);
   const admit = { plan: input.plan, peer };
   if (part === 'rule') return start ? startAdmitPeer(admit) : readAdmitPeer(admit);
-  const d = part === 'there' ? out : back;
+  const d = part === 'there' ? connections.out : connections.back;
   if (!start) return readDeployment({ placement: d.placement, name: d.name });
+  const { secretRef } = connections;
   let key = keys.get(secretRef);
   if (!key) keys.set(secretRef, (key = readPlatformSecret(secretRef)));
   let sharedKey: string;
@@ -127,10 +127,14 @@ async function progress(input: PeersStartInput, parts: readonly Part[][], start:
   const out: PeerProgress[] = input.peers.map((p) => ({ id: p.id }));
   const work = input.peers.flatMap((peer, i) => parts[i]!.map((part) => ({ i, peer, part })));
   const keys = new Map<string, Promise<string>>();
+  const connections = input.peers.map((peer) => {
+    const secretRef = sharedKeySecretName(input.plan.bankId, peer.id);
+    return { ...connectionInputs(input.plan, peer, input.gatewayId, secretRef), secretRef };
+  });
   // A transient error throws out of the activity, and its retry runs the batch again: every start
   // looks before it acts, and reads change nothing.
   await inParallel(work, CALLS_PER_ACTIVITY, async ({ i, peer, part }) => {
-    (out[i] as Record<Part, unknown>)[part] = await operate(input, peer, part, start, keys);
+    (out[i] as Record<Part, unknown>)[part] = await operate(input, peer, connections[i]!, part, start, keys);
   });
   return out;
 }
