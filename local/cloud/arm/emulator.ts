@@ -1033,9 +1033,7 @@ export class ArmEmulator {
   private async tunnelsOf(gatewayId: string, except: ReadonlySet<string> = new Set()): Promise<number> {
     const sub = parseResourceId(gatewayId)?.subscriptionId;
     const now = this.now();
-    const all = sub
-      ? await this.store.connectionsIn(sub)
-      : await this.store.listResources({ type: 'Microsoft.Network/connections' });
+    const all = sub ? await this.store.connectionsIn(sub) : await this.store.connections();
     return all.filter((c) => isLocalConnectionOf(c, gatewayId, now) && !except.has(c.id.toLowerCase()))
       .length;
   }

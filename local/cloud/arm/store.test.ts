@@ -49,6 +49,31 @@ describe('ArmStore', () => {
     expect(names(await new ArmStore(tables).connectionsIn(sub))).toEqual(['cn-2']);
   });
 
+  it("reads every subscription's connections with one query, and keeps each subscription's apart", async () => {
+    const store = new ArmStore(tables);
+    const subs = [randomUUID(), randomUUID(), randomUUID()];
+    const cn = (subscriptionId: string, name: string): StoredResource => ({
+      ...resource('rg', 'Microsoft.Network/connections', name),
+      id: `/subscriptions/${subscriptionId}/resourceGroups/rg/providers/Microsoft.Network/connections/${name}`,
+      subscriptionId,
+    });
+    await store.putResource(cn(subs[0]!, 'cn-a'));
+    await store.putResource(cn(subs[1]!, 'cn-b'));
+    const list = jest.spyOn(store, 'listResources');
+    try {
+      expect(names(await store.connectionsIn(subs[0]!))).toEqual(['cn-a']);
+      expect(names(await store.connectionsIn(subs[1]!))).toEqual(['cn-b']);
+      expect(await store.connectionsIn(subs[2]!)).toEqual([]);
+      // A subscription with none yet gets the next one written there.
+      await store.putResource(cn(subs[2]!, 'cn-c'));
+      expect(names(await store.connectionsIn(subs[2]!))).toEqual(['cn-c']);
+      expect(names(await store.connections())).toEqual(expect.arrayContaining(['cn-a', 'cn-b', 'cn-c']));
+      expect(list).toHaveBeenCalledTimes(1);
+    } finally {
+      list.mockRestore();
+    }
+  });
+
   it('applies writes made while the first read runs, in order', async () => {
     const store = new ArmStore(tables);
     const other = randomUUID();

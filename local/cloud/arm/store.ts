@@ -282,35 +282,56 @@ export class ArmStore {
   }
 
   /**
-   * Per subscription, its connections, read once and then kept up to date by this store's own writes
-   * (the only writer of its tables). A gateway's tunnel count reads them for every connection written:
-   * reading them from the table each time made onboarding the 101st member scan the whole resource
-   * table (10,000 founders' rows) some 200 times.
+   * Every connection in the cloud by subscription, read with one query and then kept up to date by this
+   * store's own writes (the only writer of its tables). A gateway's tunnel count reads a subscription's
+   * connections for every connection written: reading them from the table each time made onboarding the
+   * 101st member scan the whole resource table (10,000 founders' rows) some 200 times, and reading each
+   * subscription once still scanned it once per member.
    */
-  readonly #connections = new Map<string, Promise<Map<string, StoredResource>>>();
+  #connections: Promise<Map<string, Map<string, StoredResource>>> | undefined;
 
-  async connectionsIn(subscriptionId: string): Promise<StoredResource[]> {
-    const sub = subscriptionId.toLowerCase();
-    let kept = this.#connections.get(sub);
-    if (!kept) {
-      kept = this.listResources({ subscriptionId, type: CONNECTION_TYPE }).then(
-        (rs) => new Map(rs.map((r) => [r.id.toLowerCase(), r])),
-      );
-      this.#connections.set(sub, kept);
+  #connectionIndex(): Promise<Map<string, Map<string, StoredResource>>> {
+    if (!this.#connections) {
+      const kept = this.listResources({ type: CONNECTION_TYPE }).then((rs) => {
+        const bySub = new Map<string, Map<string, StoredResource>>();
+        for (const r of rs) this.#index(bySub, r.subscriptionId, r.id, r);
+        return bySub;
+      });
+      this.#connections = kept;
       // A failed read is not kept: the next caller reads again.
       kept.catch(() => {
-        if (this.#connections.get(sub) === kept) this.#connections.delete(sub);
+        if (this.#connections === kept) this.#connections = undefined;
       });
     }
-    return [...(await kept).values()];
+    return this.#connections;
+  }
+
+  #index(
+    bySub: Map<string, Map<string, StoredResource>>,
+    subscriptionId: string,
+    id: string,
+    r: StoredResource | undefined,
+  ): void {
+    const sub = subscriptionId.toLowerCase();
+    let m = bySub.get(sub);
+    if (!m) bySub.set(sub, (m = new Map()));
+    if (r) m.set(id.toLowerCase(), r);
+    else m.delete(id.toLowerCase());
+  }
+
+  async connectionsIn(subscriptionId: string): Promise<StoredResource[]> {
+    return [...((await this.#connectionIndex()).get(subscriptionId.toLowerCase())?.values() ?? [])];
+  }
+
+  /** Every connection in the cloud. */
+  async connections(): Promise<StoredResource[]> {
+    return [...(await this.#connectionIndex()).values()].flatMap((m) => [...m.values()]);
   }
 
   /** Applies a write to the kept connections, after the read they were loaded by (so in order). */
   #keepConnection(subscriptionId: string, id: string, r: StoredResource | undefined): void {
-    const kept = this.#connections.get(subscriptionId.toLowerCase());
-    if (!kept) return;
-    void kept.then(
-      (m) => (r ? m.set(id.toLowerCase(), r) : m.delete(id.toLowerCase())),
+    void this.#connections?.then(
+      (bySub) => this.#index(bySub, subscriptionId, id, r),
       () => undefined,
     );
   }

@@ -114,28 +114,60 @@ const lower = (name: string) => name.toLowerCase();
 export const headKey = (kind: Kind, name: string) => `${kind}|${lower(name)}`;
 const versionKey = (kind: Kind, name: string, version: string) => `${kind}|${lower(name)}|${version}`;
 
+/** Rows a store keeps copies of before it starts over. */
+const MAX_KEPT_ROWS = 20_000;
+
+/** A row as read or written: its JSON and ETag, or undefined when there is none. */
+type Kept = { json: string; etag: string } | undefined;
+
 export class VaultStore {
+  /**
+   * Rows as this store last read or committed them, by vault and row key. Reading a secret reads three
+   * rows (the certificate head it may belong to, its head, its version), and a 100-member peering reads
+   * a hundred secrets at once. This store is the only writer of its table, so the copy stays exact; every
+   * commit still goes to the table first (a restart reads it back).
+   */
+  readonly #rows = new Map<string, Promise<Kept>>();
+  readonly #commits = new Map<string, number>();
+
   constructor(private readonly table: () => Promise<TableClient>) {}
 
-  async head(vault: string, kind: Kind, name: string): Promise<StoredHead | undefined> {
-    const t = await this.table();
-    try {
-      const e = await t.getEntity<Record<string, unknown>>(vault, headKey(kind, name));
-      return { ...unpack<Head>(e), etag: e.etag };
-    } catch (err) {
-      if (err instanceof RestError && err.statusCode === 404) return undefined;
-      throw err;
+  #keep(k: string, row: Promise<Kept>): void {
+    if (this.#rows.size >= MAX_KEPT_ROWS) this.#rows.clear();
+    this.#rows.set(k, row);
+  }
+
+  async #read(vault: string, rowKey: string): Promise<Kept> {
+    const k = `${vault}|${rowKey}`;
+    let kept = this.#rows.get(k);
+    if (!kept) {
+      kept = (async () => {
+        const t = await this.table();
+        try {
+          const e = await t.getEntity<Record<string, unknown>>(vault, rowKey);
+          return { json: JSON.stringify(unpack(e)), etag: e.etag };
+        } catch (err) {
+          if (err instanceof RestError && err.statusCode === 404) return undefined;
+          throw err;
+        }
+      })();
+      this.#keep(k, kept);
+      const read = kept;
+      read.catch(() => {
+        if (this.#rows.get(k) === read) this.#rows.delete(k);
+      });
     }
+    return kept;
+  }
+
+  async head(vault: string, kind: Kind, name: string): Promise<StoredHead | undefined> {
+    const row = await this.#read(vault, headKey(kind, name));
+    return row && { ...(JSON.parse(row.json) as Head), etag: row.etag };
   }
 
   async version<T>(vault: string, kind: Kind, name: string, version: string): Promise<T | undefined> {
-    const t = await this.table();
-    try {
-      return unpack<T>(await t.getEntity<Record<string, unknown>>(vault, versionKey(kind, name, version)));
-    } catch (err) {
-      if (err instanceof RestError && err.statusCode === 404) return undefined;
-      throw err;
-    }
+    const row = await this.#read(vault, versionKey(kind, name, version));
+    return row && (JSON.parse(row.json) as T);
   }
 
   private async range(
@@ -203,13 +235,42 @@ export class VaultStore {
           return ['delete', { partitionKey: vault, rowKey: versionKey(w.kind, w.name, w.version) }];
       }
     });
+    const keys = actions.map((a) => `${vault}|${a[1].rowKey!}`);
+    // Per row, commits begun: one that finds another begun after it leaves the copy to the table.
+    const began = keys.map((k) => {
+      const n = (this.#commits.get(k) ?? 0) + 1;
+      this.#commits.set(k, n);
+      return n;
+    });
     try {
       // A transaction holds at most 100 actions; a vault write here is a handful.
-      await t.submitTransaction(actions);
+      const done = await t.submitTransaction(actions);
+      // Sub-responses come in the order of the actions (only creates name their row).
+      const answered = done.subResponses.length === actions.length;
+      writes.forEach((w, i) => {
+        const etag = answered ? done.subResponses[i]!.etag?.trim() : undefined;
+        const k = keys[i]!;
+        if (this.#commits.get(k) !== began[i]) this.#rows.delete(k);
+        else if (w.op === 'delete-head' || w.op === 'delete-version')
+          this.#keep(k, Promise.resolve(undefined));
+        // A row's ETag guards the next write to it: without one the next read asks the table.
+        else if (!etag) this.#rows.delete(k);
+        else
+          this.#keep(
+            k,
+            Promise.resolve({ json: JSON.stringify(w.op === 'put-head' ? w.head : w.data), etag }),
+          );
+      });
     } catch (err) {
+      // Whether it landed is unknown (a conflict means it did not, but a read costs little): ask the table.
+      for (const k of keys) this.#rows.delete(k);
       const status = (err as RestError).statusCode;
       if (status === 409 || status === 412) throw new StoreConflict();
       throw err;
+    } finally {
+      keys.forEach((k, i) => {
+        if (this.#commits.get(k) === began[i]) this.#commits.delete(k);
+      });
     }
   }
 }
