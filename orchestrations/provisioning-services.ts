@@ -17,6 +17,16 @@ function environmentKey(): string {
   return `${readSetting('AzureWebJobsStorage') ?? ''}|${readSetting('TRUSTNET_TASK_HUB') ?? ''}|${readSetting('AZURE_SUBSCRIPTION_ID') ?? 'local'}`;
 }
 
+/**
+ * How often an SDK polls an operation it waits out within one activity (validation, what-if: seconds in
+ * Azure, not the minutes the orchestration polls between timers): the SDK's own 2 s at the platform's
+ * default 30 s interval, and the same fraction of a shorter one, so a local cloud whose durations are
+ * scaled down polls them scaled down too (with PT0.6S, 40 ms, not 600 ms for a 20 ms validation).
+ */
+export function sdkPollMs(pollIntervalMs: number): number {
+  return Math.max(10, Math.min(2000, Math.round((pollIntervalMs * 2) / 30)));
+}
+
 export function getArm(): Arm {
   const key = environmentKey();
   if (arm?.key !== key) {
@@ -29,8 +39,7 @@ export function getArm(): Arm {
         httpClient: connection.httpClient,
         retryOptions: connection.retryOptions,
         budget,
-        // Polls an SDK waits out itself follow the platform's poll interval, never slower than the SDK's 2 s.
-        lroPollMs: Math.min(durationSettingMs('TRUSTNET_POLL_INTERVAL', 'PT30S'), 2000),
+        lroPollMs: sdkPollMs(durationSettingMs('TRUSTNET_POLL_INTERVAL', 'PT30S')),
       }),
     };
   }
