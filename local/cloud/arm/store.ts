@@ -1,5 +1,6 @@
 import { odata, type TableClient, type TableEntity } from '@azure/data-tables';
 import { packJson, unpackJson } from '../../../azure/tables';
+import { KeptRows } from '../kept-rows';
 import type { StoredResource } from './resources';
 import type { TypedValue } from './template';
 
@@ -134,58 +135,28 @@ export class ArmStore {
   /**
    * Rows as this store last wrote or read them, by table and key, as JSON: the emulator reads a group,
    * a deployment or a resource several times per request, and at 100 members those point reads were
-   * thousands a second. This store is the only writer of its tables, so the copy stays exact; every
-   * write still goes to the table first (a restart reads it back).
+   * thousands a second. This store is the only writer of its tables, so the copy stays exact.
    */
-  readonly #rows = new Map<string, Promise<string | undefined>>();
-  /** Per key, writes begun: a write that finds another begun after it leaves the copy to the table. */
-  readonly #writes = new Map<string, number>();
-
-  #keep(k: string, json: Promise<string | undefined>): void {
-    if (this.#rows.size >= MAX_KEPT_ROWS) this.#rows.clear();
-    this.#rows.set(k, json);
-  }
+  readonly #rows = new KeptRows<string | undefined>(MAX_KEPT_ROWS);
 
   private async get<T>(suffix: string, pk: string, rk: string, field: string): Promise<T | undefined> {
-    const k = `${suffix}|${pk}|${rk}`;
-    let kept = this.#rows.get(k);
-    if (!kept) {
-      kept = (async () => {
-        const t = await this.table(suffix);
-        try {
-          const e = await t.getEntity<Record<string, unknown>>(pk, rk);
-          const v = unpackJson<T>(e, field);
-          return v === undefined ? undefined : JSON.stringify(v);
-        } catch (e) {
-          if ((e as { statusCode?: number }).statusCode === 404) return undefined;
-          throw e;
-        }
-      })();
-      this.#keep(k, kept);
-      const read = kept;
-      read.catch(() => {
-        if (this.#rows.get(k) === read) this.#rows.delete(k);
-      });
-    }
-    const json = await kept;
+    const json = await this.#rows.read(`${suffix}|${pk}|${rk}`, async () => {
+      const t = await this.table(suffix);
+      try {
+        const e = await t.getEntity<Record<string, unknown>>(pk, rk);
+        const v = unpackJson<T>(e, field);
+        return v === undefined ? undefined : JSON.stringify(v);
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+        throw e;
+      }
+    });
     return json === undefined ? undefined : (JSON.parse(json) as T);
   }
 
-  /** Runs a write of one row and then keeps `json` as its copy, unless another write of it began since. */
+  /** Runs a write of one row and then keeps `json` as its copy. */
   async #write(k: string, json: string | undefined, write: () => Promise<void>): Promise<void> {
-    const n = (this.#writes.get(k) ?? 0) + 1;
-    this.#writes.set(k, n);
-    try {
-      await write();
-      if (this.#writes.get(k) === n) this.#keep(k, Promise.resolve(json));
-      else this.#rows.delete(k);
-    } catch (e) {
-      // Whether it landed is unknown: the next read asks the table.
-      this.#rows.delete(k);
-      throw e;
-    } finally {
-      if (this.#writes.get(k) === n) this.#writes.delete(k);
-    }
+    await this.#rows.write([k], write, () => ({ row: json }));
   }
 
   private async put(

@@ -1,4 +1,5 @@
 import { RestError, type TableClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
+import { KeptRows } from '../kept-rows';
 
 /**
  * The emulator's state in one Azurite table, one partition per vault: a head row per key, secret or
@@ -127,37 +128,21 @@ export class VaultStore {
    * a hundred secrets at once. This store is the only writer of its table, so the copy stays exact; every
    * commit still goes to the table first (a restart reads it back).
    */
-  readonly #rows = new Map<string, Promise<Kept>>();
-  readonly #commits = new Map<string, number>();
+  readonly #rows = new KeptRows<Kept>(MAX_KEPT_ROWS);
 
   constructor(private readonly table: () => Promise<TableClient>) {}
 
-  #keep(k: string, row: Promise<Kept>): void {
-    if (this.#rows.size >= MAX_KEPT_ROWS) this.#rows.clear();
-    this.#rows.set(k, row);
-  }
-
-  async #read(vault: string, rowKey: string): Promise<Kept> {
-    const k = `${vault}|${rowKey}`;
-    let kept = this.#rows.get(k);
-    if (!kept) {
-      kept = (async () => {
-        const t = await this.table();
-        try {
-          const e = await t.getEntity<Record<string, unknown>>(vault, rowKey);
-          return { json: JSON.stringify(unpack(e)), etag: e.etag };
-        } catch (err) {
-          if (err instanceof RestError && err.statusCode === 404) return undefined;
-          throw err;
-        }
-      })();
-      this.#keep(k, kept);
-      const read = kept;
-      read.catch(() => {
-        if (this.#rows.get(k) === read) this.#rows.delete(k);
-      });
-    }
-    return kept;
+  #read(vault: string, rowKey: string): Promise<Kept> {
+    return this.#rows.read(`${vault}|${rowKey}`, async () => {
+      const t = await this.table();
+      try {
+        const e = await t.getEntity<Record<string, unknown>>(vault, rowKey);
+        return { json: JSON.stringify(unpack(e)), etag: e.etag };
+      } catch (err) {
+        if (err instanceof RestError && err.statusCode === 404) return undefined;
+        throw err;
+      }
+    });
   }
 
   async head(vault: string, kind: Kind, name: string): Promise<StoredHead | undefined> {
@@ -236,41 +221,27 @@ export class VaultStore {
       }
     });
     const keys = actions.map((a) => `${vault}|${a[1].rowKey!}`);
-    // Per row, commits begun: one that finds another begun after it leaves the copy to the table.
-    const began = keys.map((k) => {
-      const n = (this.#commits.get(k) ?? 0) + 1;
-      this.#commits.set(k, n);
-      return n;
-    });
     try {
       // A transaction holds at most 100 actions; a vault write here is a handful.
-      const done = await t.submitTransaction(actions);
-      // Sub-responses come in the order of the actions (only creates name their row).
-      const answered = done.subResponses.length === actions.length;
-      writes.forEach((w, i) => {
-        const etag = answered ? done.subResponses[i]!.etag?.trim() : undefined;
-        const k = keys[i]!;
-        if (this.#commits.get(k) !== began[i]) this.#rows.delete(k);
-        else if (w.op === 'delete-head' || w.op === 'delete-version')
-          this.#keep(k, Promise.resolve(undefined));
-        // A row's ETag guards the next write to it: without one the next read asks the table.
-        else if (!etag) this.#rows.delete(k);
-        else
-          this.#keep(
-            k,
-            Promise.resolve({ json: JSON.stringify(w.op === 'put-head' ? w.head : w.data), etag }),
-          );
-      });
+      await this.#rows.write(
+        keys,
+        () => t.submitTransaction(actions),
+        (done, i): { row: Kept } | undefined => {
+          const w = writes[i]!;
+          if (w.op === 'delete-head' || w.op === 'delete-version') return { row: undefined };
+          // Sub-responses come in the order of the actions (only creates name their row). A row's ETag
+          // guards the next write to it: without one the next read asks the table.
+          const etag =
+            done.subResponses.length === actions.length ? done.subResponses[i]!.etag?.trim() : undefined;
+          return etag
+            ? { row: { json: JSON.stringify(w.op === 'put-head' ? w.head : w.data), etag } }
+            : undefined;
+        },
+      );
     } catch (err) {
-      // Whether it landed is unknown (a conflict means it did not, but a read costs little): ask the table.
-      for (const k of keys) this.#rows.delete(k);
       const status = (err as RestError).statusCode;
       if (status === 409 || status === 412) throw new StoreConflict();
       throw err;
-    } finally {
-      keys.forEach((k, i) => {
-        if (this.#commits.get(k) === began[i]) this.#commits.delete(k);
-      });
     }
   }
 }
