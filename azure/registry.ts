@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterPendingIo } from '../runtime/coalesce';
+import { inChunks } from '../runtime/parallel';
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 import type { JWK } from 'jose';
 import type { Member, MemberStatus, MembershipRequest, Proposal, Vote } from '../core/membership';
@@ -168,8 +169,7 @@ export class Registry {
       if (m) out.set(m.id, m);
       return out;
     }
-    const chunks: string[][] = [];
-    for (let i = 0; i < ids.length; i += MEMBERS_PER_QUERY) chunks.push(ids.slice(i, i + MEMBERS_PER_QUERY));
+    const chunks = inChunks(ids, MEMBERS_PER_QUERY);
     const found = await Promise.all(
       chunks.map((chunk) =>
         listAll(

@@ -19,7 +19,7 @@ import {
 } from '../core/notifications';
 import { getConsortium, getRegistry } from '../functions/edge/services';
 import { nowMs } from '../runtime/clock';
-import { inParallel } from '../runtime/parallel';
+import { inChunks, inParallel } from '../runtime/parallel';
 import { readSetting } from '../runtime/settings';
 import { logEvent, telemetry } from '../runtime/telemetry';
 import { emailsOf, OPERATORS, operatorEmails, operatorsWebhook, teamsWebhookOf } from './notify-channels';
@@ -146,9 +146,7 @@ const deliver = (batched: boolean): OrchestrationHandler =>
       const last = round === RESEND_DELAYS_MS.length;
       let results: SendOutcome[];
       if (batched) {
-        const batches: Array<typeof pending> = [];
-        for (let i = 0; i < pending.length; i += SEND_BATCH_SIZE)
-          batches.push(pending.slice(i, i + SEND_BATCH_SIZE));
+        const batches = inChunks(pending, SEND_BATCH_SIZE);
         const perBatch: SendOutcome[][] = yield context.df.Task.all(
           batches.map((b) =>
             context.df.callActivity(SEND_BATCH_ACTIVITY, {

@@ -9,7 +9,7 @@ import {
   type Peer,
   type ProvisionPlan,
 } from '../core/provisioning';
-import { inParallel } from '../runtime/parallel';
+import { inChunks, inParallel } from '../runtime/parallel';
 import { azureRetry, readDeployment, retriesExhausted, startDeployment, type DeployInput } from './deploy';
 import { readAdmitPeer, startAdmitPeer, type StepError, type StepOutcome } from './provision-activities';
 import { readPlatformSecret } from './vaults';
@@ -170,9 +170,7 @@ export function* peerInBatches(
   run: PeerRun,
   gatewayId: string,
 ): Generator<Task, StepOutcome, unknown> {
-  const batches: Peer[][] = [];
-  for (let i = 0; i < plan.peers.length; i += PEERS_PER_ACTIVITY)
-    batches.push(plan.peers.slice(i, i + PEERS_PER_ACTIVITY));
+  const batches = inChunks(plan.peers, PEERS_PER_ACTIVITY);
   try {
     const started = (yield context.df.Task.all(
       batches.map((peers) =>
@@ -190,9 +188,7 @@ export function* peerInBatches(
         .filter((p) => p.parts.length > 0 && !failure(progress[p.i]!));
       if (pending.length === 0) break;
       yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + plan.pollMs));
-      const reads: (typeof pending)[] = [];
-      for (let i = 0; i < pending.length; i += PEERS_PER_ACTIVITY)
-        reads.push(pending.slice(i, i + PEERS_PER_ACTIVITY));
+      const reads = inChunks(pending, PEERS_PER_ACTIVITY);
       const results = (yield context.df.Task.all(
         reads.map((batch) =>
           context.df.callActivityWithRetry(PEERS_READ_ACTIVITY, azureRetry, {

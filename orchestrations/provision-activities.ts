@@ -241,6 +241,9 @@ export async function planProvisioning(
   };
 }
 
+/** ARM reads are not the write budget's concern; each member's subscription is read once. */
+const GATEWAY_READS_AT_ONCE = 50;
+
 /**
  * The ACTIVE members whose gateways hold fewer tunnels than the consortium needs after the join. Only
  * asked when the SKU needed is above the small one (below it every gateway the platform built holds
@@ -249,9 +252,6 @@ export async function planProvisioning(
  * out (a resize would create one); one whose gateway cannot be read for a permanent reason is listed, so
  * the gateway step fails on it with Azure's code and the member named.
  */
-/** ARM reads are not the write budget's concern; each member's subscription is read once. */
-const GATEWAY_READS_AT_ONCE = 50;
-
 async function gatewaysToResize(
   peers: Peer[],
   gatewaySku: string,

@@ -1,4 +1,4 @@
-import { inParallel } from './parallel';
+import { inChunks, inParallel } from './parallel';
 
 describe('inParallel', () => {
   it('does every item once, never more than the limit at a time', async () => {
@@ -23,5 +23,13 @@ describe('inParallel', () => {
         if (i === 2) throw new Error('refused');
       }),
     ).rejects.toThrow('refused');
+  });
+});
+
+describe('inChunks', () => {
+  it('slices in order, the last slice shorter, and nothing for no items', () => {
+    expect(inChunks([1, 2, 3, 4, 5], 2)).toEqual([[1, 2], [3, 4], [5]]);
+    expect(inChunks([1, 2], 10)).toEqual([[1, 2]]);
+    expect(inChunks([], 3)).toEqual([]);
   });
 });

@@ -14,3 +14,10 @@ export async function inParallel<T>(
     }),
   );
 }
+
+/** `items` in consecutive slices of `size` (the last may be shorter): batches for one call each. */
+export function inChunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
