@@ -6,6 +6,7 @@ import {
   type TableEntityResult,
 } from '@azure/data-tables';
 import { seal, type AuditDraft, type AuditEntry, type AuditKind } from '../core/audit';
+import { submitTransaction } from './table-transaction';
 
 /**
  * The audit log in one Azure table.
@@ -354,7 +355,7 @@ export class AuditLog {
       }
       try {
         if (rows.length === 1) await this.client.createEntity(rows[0]!);
-        else await this.client.submitTransaction(rows.map((r) => ['create', r]));
+        else await submitTransaction(this.client, rows.map((r) => ['create', r]));
       } catch (e) {
         if (statusOf(e) !== 409) throw storageError(`write audit entries from ${entries[0]!.seq}`, e);
         const taken = await this.rowHashesFrom(entries[0]!.seq);

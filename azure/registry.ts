@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterPendingIo } from '../runtime/coalesce';
 import { inChunks } from '../runtime/parallel';
 import type { TableClient, TransactionAction } from '@azure/data-tables';
+import { submitTransaction } from './table-transaction';
 import type { JWK } from 'jose';
 import type { Member, MemberStatus, MembershipRequest, Proposal, Vote } from '../core/membership';
 import {
@@ -379,7 +380,7 @@ export class Registry {
    */
   async openVoting(subjectId: string): Promise<boolean> {
     try {
-      await this.votes.submitTransaction([
+      await submitTransaction(this.votes, [
         ['create', { partitionKey: subjectId, rowKey: OPENED_ROW }],
         ['create', { partitionKey: subjectId, rowKey: OPEN_ROW }],
       ]);
@@ -499,7 +500,7 @@ export class Registry {
     /** 'stale': made on an ETag (`etag`) that another writer's vote has since replaced. */
     const write = async (votes: Vote[], etag?: string): Promise<VoteWrite | 'stale' | Error> => {
       try {
-        const done = await this.votes.submitTransaction([
+        const done = await submitTransaction(this.votes, [
           guard(etag),
           ...votes.map((v): TransactionAction => ['create', row(v)]),
         ]);

@@ -1,5 +1,6 @@
 import { RestError, type TableClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
 import { KeptRows } from '../kept-rows';
+import { submitTransaction } from '../../../azure/table-transaction';
 
 /**
  * The emulator's state in one Azurite table, one partition per vault: a head row per key, secret or
@@ -225,7 +226,7 @@ export class VaultStore {
       // A transaction holds at most 100 actions; a vault write here is a handful.
       await this.#rows.write(
         keys,
-        () => t.submitTransaction(actions),
+        () => submitTransaction(t, actions),
         (done, i): { row: Kept } | undefined => {
           const w = writes[i]!;
           if (w.op === 'delete-head' || w.op === 'delete-version') return { row: undefined };
