@@ -39,21 +39,29 @@ function post(agent, url, body) {
 }
 
 async function main() {
-  const { url, votes, concurrency } = workerData;
+  const { votes, concurrency } = workerData;
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies = [];
+  // Votes still unanswered per ballot: when a ballot's last one is answered, the main thread is told
+  // (with the time on the clock both threads share) and starts watching for its decision.
+  const left = new Map();
+  for (const v of votes) left.set(v.ballot, (left.get(v.ballot) ?? 0) + 1);
   let next = 0;
   const cpu0 = threadCpuSeconds();
   const t0 = performance.now();
   let last = t0;
   const sender = async () => {
     while (next < votes.length) {
-      const jws = votes[next++];
+      const vote = votes[next++];
       const s = performance.now();
-      const r = await post(agent, url, jws);
+      const r = await post(agent, vote.url, vote.jws);
       if (r.status !== 202) throw new Error(`vote answered ${r.status}: ${r.text}`);
       last = performance.now();
       latencies.push(last - s);
+      const remaining = left.get(vote.ballot) - 1;
+      left.set(vote.ballot, remaining);
+      if (remaining === 0)
+        parentPort.postMessage({ ballotDone: vote.ballot, at: performance.timeOrigin + last });
     }
   };
   await Promise.all(Array.from({ length: concurrency }, sender));

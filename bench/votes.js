@@ -1,9 +1,11 @@
 // npm run bench:votes — verified votes per second through the HTTP API, for ballots with 10, 100 and
 // 1,000 eligible voters: throughput, latency p50/p99, time from the deciding vote to the recorded
 // decision, durable history events and storage calls per vote, and CPU milliseconds per vote of the host
-// (this process less the sender's thread), of Azurite and of the sender. BENCH_SIZES, BENCH_CONCURRENCY
-// (16), BENCH_WARMUP=0 (no warm-up ballot), BENCH_PROFILE=file.cpuprofile (the host thread during the
-// votes), BENCH_CALLS=1 (storage calls by method and table). Votes are signed before the request is sent.
+// (this process less the sender's thread), of Azurite and of the sender. Each size runs as many ballots
+// at once as make about BENCH_VOTES votes (1,000): 100 ballots of 10 voters, 10 of 100, one of 1,000; so
+// every figure is a throughput, not one ballot's burst. BENCH_SIZES, BENCH_CONCURRENCY (16),
+// BENCH_WARMUP=0 (no warm-up ballot), BENCH_PROFILE=file.cpuprofile (the host thread during the votes),
+// BENCH_CALLS=1 (storage calls by method and table). Votes are signed before the requests are sent.
 //
 // Notifications: by default no local cloud runs, so the request's `request.received` notification fails
 // at planning (no Azure connection to read Teams webhooks from Key Vault) and nothing is delivered: the figures are the
@@ -118,7 +120,9 @@ async function run(n, concurrency, storagePid, report = true) {
   const banks = await keys(n);
   const config = {
     name: 'Bench Consortium',
-    // Unanimous: every vote counts and the last one decides.
+    // Unanimous: every vote counts and the last one decides. The last voter rejects, so the decision
+    // comes with the last vote (a reject decides at once under this policy) and nothing is provisioned:
+    // the figures are the votes' and the decision's, not the start of provisioning that would follow.
     policy: { kind: 'unanimous' },
     votingWindow: 'P7D',
     members: banks.map((b, i) => ({
@@ -143,6 +147,11 @@ async function run(n, concurrency, storagePid, report = true) {
   writeFileSync(file, JSON.stringify(config));
   process.env.TRUSTNET_CONSORTIUM_FILE = file;
   process.env.TRUSTNET_TASK_HUB = `Bench${n}x${Date.now()}`;
+  // Ballots of this size open at once, so that the figure is throughput and not one burst's latency:
+  // enough of them for about BENCH_VOTES votes in all (1,000 by default; one ballot at 1,000 voters).
+  // The cap on open requests is raised to let them all open.
+  const ballots = Math.max(1, Math.round(Number(process.env.BENCH_VOTES ?? 1000) / n));
+  process.env.TRUSTNET_MAX_OPEN_REQUESTS = String(Math.max(20, ballots));
   // BENCH_NOTIFY=1: as `npm start` runs it, the local cloud (Key Vault, email) in process, so
   // notifications are planned and emailed; the founders' nodes are not built (no vote reads them).
   const cloud = NOTIFY ? await startLocalCloud({ buildFounders: false }) : undefined;
@@ -154,60 +163,66 @@ async function run(n, concurrency, storagePid, report = true) {
     ...(cloud ? { admin: (method, path, body) => cloud.admin(method, path, body) } : {}),
   });
   try {
-    const applicant = (await keys(1))[0];
-    const requestId = randomUUID();
-    const now = new Date(host.clock.now()).toISOString();
-    const payload = {
+    const applicants = await keys(ballots);
+    const now = () => new Date(host.clock.now()).toISOString();
+    const requests = applicants.map((a, i) => ({
       consortium: config.name,
-      requestId,
+      requestId: randomUUID(),
       applicant: {
-        id: 'bench-applicant',
-        legalName: 'O=Bench Applicant, L=Paris, C=FR',
-        contacts: { email: ['ops@applicant.example'] },
+        id: `bench-applicant-${i}`,
+        legalName: `O=Bench Applicant ${i}, L=Paris, C=FR`,
+        contacts: { email: [`ops@applicant-${i}.example`] },
         azure: {
           tenantId: randomUUID(),
           subscriptionId: randomUUID(),
-          resourceGroup: 'rg-a',
+          resourceGroup: `rg-a-${i}`,
           region: 'uksouth',
-          addressSpace: '172.16.0.0/16',
+          addressSpace: `172.${16 + Math.floor(i / 256)}.${i % 256}.0/24`,
         },
         profile: 'Small',
       },
-      issuedAt: now,
-    };
-    // Votes are signed beforehand, before the request is even sent: the benchmark measures the platform,
-    // not the voters' laptops, and the signing does not land in the notification figures below.
+      issuedAt: now(),
+    }));
+    // Votes are signed beforehand, before the requests are even sent: the benchmark measures the
+    // platform, not the voters' laptops, and the signing does not land in the notification figures below.
+    // They are sent in rounds, one vote per ballot each, so every ballot is open and voted on throughout.
     const votes = [];
-    for (const b of banks) {
-      votes.push(
-        await sign(
-          {
-            consortium: config.name,
-            requestId,
-            voter: b.id,
-            decision: 'approve',
-            reason: 'benchmark',
-            issuedAt: new Date(host.clock.now()).toISOString(),
-          },
-          b.privateKey,
-          { kid: b.id },
-        ),
-      );
-    }
+    for (const [i, b] of banks.entries())
+      for (const r of requests)
+        votes.push({
+          url: `${host.url}/api/membership-requests/${r.requestId}/votes`,
+          ballot: r.requestId,
+          jws: await sign(
+            {
+              consortium: config.name,
+              requestId: r.requestId,
+              voter: b.id,
+              decision: i === n - 1 ? 'reject' : 'approve',
+              reason: 'benchmark',
+              issuedAt: now(),
+            },
+            b.privateKey,
+            { kid: b.id },
+          ),
+        });
     const notifyCpu0 = { host: cpuSeconds(process.pid), storage: cpuSeconds(storagePid) };
     const requested = performance.now();
-    const res = await fetch(`${host.url}/api/membership-requests`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/jose' },
-      body: await sign(payload, applicant.privateKey, { jwk: applicant.publicJwk }),
-    });
-    if (res.status !== 202) throw new Error(`request answered ${res.status}: ${await res.text()}`);
+    for (const [i, payload] of requests.entries()) {
+      const res = await fetch(`${host.url}/api/membership-requests`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/jose' },
+        body: await sign(payload, applicants[i].privateKey, { jwk: applicants[i].publicJwk }),
+      });
+      if (res.status !== 202) throw new Error(`request answered ${res.status}: ${await res.text()}`);
+    }
     // Voters vote after they have been told of the request: its `request.received` deliveries (one per
     // eligible voter and channel) finish before the votes are timed, and are reported on their own.
-    // Without them, the votes wait for the ballot to open.
-    const delivered = NOTIFY
-      ? await notificationsDelivered(host, requestId)
-      : await ballotOpen(host, requestId);
+    // Without them, the votes wait for the ballots to open.
+    let delivered = 0;
+    for (const r of requests)
+      delivered += NOTIFY
+        ? await notificationsDelivered(host, r.requestId)
+        : await ballotOpen(host, r.requestId);
     const notifyElapsed = (performance.now() - requested) / 1000;
     const notifyCpu = {
       host: cpuSeconds(process.pid) - notifyCpu0.host,
@@ -227,16 +242,30 @@ async function run(n, concurrency, storagePid, report = true) {
     storageCalls.count = 0;
     storageCalls.byKind.clear();
     storageCalls.on = true;
+    // Each ballot's decision is timed from the answer to its last vote (the deciding one, under a
+    // unanimous policy): the sender says when that came, and the ballot's state is watched from then on.
+    const decisions = [];
+    const watching = [];
+    const watch = (ballot, lastAnswered) =>
+      watching.push(
+        (async () => {
+          for (;;) {
+            const r = await host.durable.getState(ballot);
+            if (r && r.state.status === 'Completed') {
+              decisions.push(performance.timeOrigin + performance.now() - lastAnswered);
+              return;
+            }
+            await new Promise((res) => setTimeout(res, 5));
+          }
+        })(),
+      );
     const { Worker } = require('node:worker_threads');
     const result = await new Promise((resolve, reject) => {
-      const w = new Worker(join(__dirname, 'vote-sender.js'), {
-        workerData: { url: `${host.url}/api/membership-requests/${requestId}/votes`, votes, concurrency },
-      });
-      w.once('message', resolve);
+      const w = new Worker(join(__dirname, 'vote-sender.js'), { workerData: { votes, concurrency } });
+      w.on('message', (m) => (m.ballotDone ? watch(m.ballotDone, m.at) : resolve(m)));
       w.once('error', reject);
     });
     if (result.error) throw new Error(result.error);
-    const lastAnswered = performance.now();
     storageCalls.on = false;
     const latencies = result.latencies;
     if (profiler) {
@@ -253,36 +282,40 @@ async function run(n, concurrency, storagePid, report = true) {
     };
     // The host is the process less the sender's thread (its main thread plus libuv, GC and other threads).
     const hostCpu = cpu.process - cpu.sender;
-    let decidedAt;
-    for (;;) {
-      const r = await host.durable.getState(requestId);
-      if (r && r.state.status === 'Completed') {
-        decidedAt = performance.now();
-        break;
-      }
-      await new Promise((res) => setTimeout(res, 2));
+    await Promise.all(watching);
+    const total = n * ballots;
+    for (const r of requests) {
+      const view = await (await fetch(`${host.url}/api/membership-requests/${r.requestId}`)).json();
+      // Every vote verified, stored and counted: the recorded tally has all n votes.
+      if (
+        view.phase !== 'rejected' ||
+        view.tally.approve !== n - 1 ||
+        view.tally.reject !== 1 ||
+        view.tally.eligible !== n
+      )
+        throw new Error(`ended ${view.phase} with ${JSON.stringify(view.tally)}`);
+      if (view.votes.length !== n) throw new Error(`${view.votes.length} votes recorded, not ${n}`);
     }
-    const view = await (await fetch(`${host.url}/api/membership-requests/${requestId}`)).json();
-    // Every vote verified, stored and counted: the recorded tally has all n approvals.
-    if (view.phase !== 'approved' || view.tally.approve !== n || view.tally.eligible !== n)
-      throw new Error(`ended ${view.phase} with ${JSON.stringify(view.tally)}`);
-    if (view.votes.length !== n) throw new Error(`${view.votes.length} votes recorded, not ${n}`);
     latencies.sort((a, b) => a - b);
-    const pct = (p) =>
-      latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(1);
+    decisions.sort((a, b) => a - b);
+    const pct = (list, p) => list[Math.min(list.length - 1, Math.floor((p / 100) * list.length))].toFixed(1);
     const events = host.durable.eventsWritten - before;
     if (report) {
-      const ms = (seconds) => ((1000 * seconds) / n).toFixed(2);
+      const ms = (seconds) => ((1000 * seconds) / total).toFixed(2);
       const pctOf = (seconds) => ((100 * seconds) / elapsed).toFixed(0);
+      const decided =
+        ballots === 1
+          ? `${decisions[0].toFixed(0)} ms`
+          : `p50 ${pct(decisions, 50)} ms, max ${decisions.at(-1).toFixed(0)} ms`;
       console.log(
-        `${String(n).padStart(5)} voters: ${(n / elapsed).toFixed(0).padStart(5)} votes/s, p50 ${pct(50)} ms, p99 ${pct(99)} ms, deciding vote → decision ${(decidedAt - lastAnswered).toFixed(0)} ms, history events per vote ${(events / n).toFixed(2)}, storage calls per vote ${(storageCalls.count / n).toFixed(2)}`,
+        `${String(n).padStart(5)} voters × ${String(ballots).padStart(3)} ballots: ${(total / elapsed).toFixed(0).padStart(5)} votes/s, p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, deciding vote → decision ${decided}, history events per vote ${(events / total).toFixed(2)}, storage calls per vote ${(storageCalls.count / total).toFixed(2)}`,
       );
       console.log(
         `        CPU ms per vote: host ${ms(hostCpu)} (main thread ${ms(cpu.main)}), storage ${ms(cpu.storage)}, sender ${ms(cpu.sender)}; busy: host ${pctOf(hostCpu)}%, storage ${pctOf(cpu.storage)}%, sender ${pctOf(cpu.sender)}%`,
       );
       if (process.env.BENCH_CALLS === '1')
         console.log(
-          `        storage calls per vote: ${[...storageCalls.byKind].map(([k, c]) => `${k} ${(c / n).toFixed(2)}`).join(', ')}`,
+          `        storage calls per vote: ${[...storageCalls.byKind].map(([k, c]) => `${k} ${(c / total).toFixed(2)}`).join(', ')}`,
         );
       if (NOTIFY)
         console.log(

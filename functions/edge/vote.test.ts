@@ -144,7 +144,11 @@ describe('vote door under concurrent votes', () => {
       // refuses both, bank-a's repeat as closed too (closed comes before duplicate).
       for (const late of await Promise.all([vote(id, 'bank-a'), vote(id, 'bank-c')])) {
         expect(late.status).toBe(409);
-        expect((await json(late)).code).toBe('VOTE.CLOSED');
+        // The refused write read the phase afresh, to name it.
+        expect(await json(late)).toMatchObject({
+          code: 'VOTE.CLOSED',
+          detail: expect.stringContaining('(rejected)'),
+        });
       }
       const after = await json(await fetch(`${host.url}/api/membership-requests/${id}`));
       expect(after.votes.map((v: Json) => v.voter)).toEqual(['bank-a', 'bank-b']);

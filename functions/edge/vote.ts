@@ -39,12 +39,15 @@ interface BallotFacts {
 
 const MAX_FACTS = 1024;
 /**
- * `precheckMaxAgeMs`: how old a phase read (from its start, in platform time) may be to serve the check
- * before the vote row is written. That check only spares late votes a write: the ballot's guard row,
- * written with the vote, is what refuses a vote the ballot closed before (a ballot that has closed stays
- * closed). Tests raise it to take that path every time.
+ * `precheckMaxAgeMs`: how old a `voting` phase read (from its start, in platform time) may be to serve the
+ * check before the vote row is written. That check only spares late votes a write: the ballot's guard
+ * row, written with the vote, is what refuses a vote the ballot closed before (a ballot that has closed
+ * stays closed), and a refused write reads the phase afresh, so the next late vote is refused unwritten.
+ * So by default a `voting` phase serves until a write finds the ballot closed: re-reading it before each
+ * write cost a read per vote when many ballots were open at once (each ballot's read went stale between
+ * its votes).
  */
-export const doorTuning = { precheckMaxAgeMs: 250 };
+export const doorTuning = { precheckMaxAgeMs: Infinity };
 /** Member ids as schemas/defs.schema.json defines them: any other `kid` names no member, unread. */
 const MEMBER_ID = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
 
@@ -112,8 +115,8 @@ function factsOf(b: MembershipRequest | Proposal): BallotFacts {
 
 /**
  * The ballot's fixed facts and its phase (undefined if there is no such ballot), for the check before the
- * vote row is written: a phase read no older than `doorTuning.precheckMaxAgeMs`, or a closed phase seen
- * at any time; otherwise one read after the call.
+ * vote row is written: a `voting` phase read no older than `doorTuning.precheckMaxAgeMs`, or a closed
+ * phase seen at any time; otherwise one read after the call.
  */
 async function readBallot(
   door: DoorState,
@@ -216,14 +219,21 @@ export async function castVote(
   const reason = String(payload['reason']);
   const vote = { subjectId: id, voter: voter.id, decision, reason, at, jws: parsed.jws };
   let written = await registry.addVote(vote);
-  if (written === 'closed' && (await readPhase(door, kind, id)) === 'voting') {
+  // A refused write reads the phase afresh: it names the phase in the answer, and is kept for the next
+  // late vote, which is then refused before its write.
+  const phase = written === 'closed' ? await readPhase(door, kind, id) : undefined;
+  if (written === 'closed' && phase === 'voting') {
     // No guard row although the ballot is voting: a ballot opened before guard rows existed. Open it now
     // (a no-op if it was opened or closed before: then the retry below is refused) and write again.
     await registry.openVoting(id);
     written = await registry.addVote(vote);
   }
   // The guard row was gone when the row was to be written: the ballot closed before this vote.
-  if (written === 'closed') throw conflict('VOTE.CLOSED', `Voting on ${id} is closed.`);
+  if (written === 'closed')
+    throw conflict(
+      'VOTE.CLOSED',
+      `Voting on ${id} is closed${phase && phase !== 'voting' ? ` (${phase})` : ''}.`,
+    );
   if (written === 'duplicate') throw conflict('VOTE.DUPLICATE', `${voter.id} has already voted on ${id}.`);
   // The door's own count (below) is read after the write: of concurrent doors, the one whose vote was
   // recorded last sees every vote.
