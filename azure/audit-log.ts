@@ -355,7 +355,11 @@ export class AuditLog {
       }
       try {
         if (rows.length === 1) await this.client.createEntity(rows[0]!);
-        else await submitTransaction(this.client, rows.map((r) => ['create', r]));
+        else
+          await submitTransaction(
+            this.client,
+            rows.map((r) => ['create', r]),
+          );
       } catch (e) {
         if (statusOf(e) !== 409) throw storageError(`write audit entries from ${entries[0]!.seq}`, e);
         const taken = await this.rowHashesFrom(entries[0]!.seq);
