@@ -135,6 +135,15 @@ describe('submitTransaction', () => {
     await expect(client.getEntity('p', 'new')).rejects.toMatchObject({ statusCode: 404 });
   });
 
+  it('refuses plain HTTP as the SDK does, unless the client was made to allow it', async () => {
+    const secure = TableClient.fromConnectionString(connectionString(), `tx${Date.now()}secure`);
+    const batch: TransactionAction[] = [['create', { partitionKey: 'p', rowKey: 'r' }]];
+    const ours = (await submitTransaction(secure, batch).catch((e: unknown) => e)) as Error;
+    const sdks = (await secure.submitTransaction(batch).catch((e: unknown) => e)) as Error;
+    expect(ours.message).toMatch(/allowInsecureConnection is false/);
+    expect(ours.message).toBe(sdks.message);
+  });
+
   it('goes to the SDK for what it does not write itself, with the same result', async () => {
     const client = freshClient();
     await client.createTable();

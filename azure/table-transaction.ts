@@ -167,7 +167,6 @@ export async function submitTransaction(
   if (actions.some((a) => a[1].partitionKey !== partitionKey))
     throw new Error('All operations in a transaction must target the same partitionKey');
   const batchId = randomUUID();
-  const url = new URL(base);
   const request = createPipelineRequest({
     url: `${base}$batch`,
     method: 'POST',
@@ -181,9 +180,10 @@ export async function submitTransaction(
       'Accept-Charset': 'UTF-8',
       Connection: 'Keep-Alive',
     }),
-    // Plain HTTP only to the local emulator, as azure/tables.ts allows it.
+    // Plain HTTP exactly when the client was made to allow it, as the SDK's own transaction decides (the
+    // option is kept on the client, not in its typings).
     allowInsecureConnection:
-      url.protocol === 'http:' && /^(127\.0\.0\.1|localhost|\[::1\])$/.test(url.hostname),
+      (client as unknown as { allowInsecureConnection?: boolean }).allowInsecureConnection === true,
   });
   httpClient ??= createDefaultHttpClient();
   return parseTransactionResponse(await client.pipeline.sendRequest(httpClient, request));
