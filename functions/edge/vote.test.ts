@@ -1,6 +1,5 @@
-import { join } from 'node:path';
 import { TableClient } from '@azure/data-tables';
-import { json, REPO_ROOT, type Json } from '../../test/http';
+import { json, type Json } from '../../test/http';
 import {
   applicantPayload,
   joseRequest,
@@ -129,31 +128,23 @@ describe('vote door under concurrent votes', () => {
   });
 
   it('refuses as closed a late vote that a recent phase let through to the write, and keeps no row of it', async () => {
-    // The app as the host runs it (built), so the door there takes the path under test every time.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const door = require(join(REPO_ROOT, 'dist', 'functions', 'edge', 'vote.js')) as typeof import('./vote');
-    const before = door.doorTuning.precheckMaxAgeMs;
-    door.doorTuning.precheckMaxAgeMs = 24 * 3600e3;
-    try {
-      const id = await apply('bank-y', '10.81.0.0/16');
-      expect((await vote(id, 'bank-a')).status).toBe(202);
-      // Unanimous: one rejection decides.
-      expect((await vote(id, 'bank-b', 'reject')).status).toBe(202);
-      expect(await decided(id)).toMatchObject({ outcome: 'rejected', tally: { approve: 1, reject: 1 } });
-      // At once, so both pass the check before the write: the ballot's guard row is gone, so the write
-      // refuses both, bank-a's repeat as closed too (closed comes before duplicate).
-      for (const late of await Promise.all([vote(id, 'bank-a'), vote(id, 'bank-c')])) {
-        expect(late.status).toBe(409);
-        // The refused write read the phase afresh, to name it.
-        expect(await json(late)).toMatchObject({
-          code: 'VOTE.CLOSED',
-          detail: expect.stringContaining('(rejected)'),
-        });
-      }
-      const after = await json(await fetch(`${host.url}/api/membership-requests/${id}`));
-      expect(after.votes.map((v: Json) => v.voter)).toEqual(['bank-a', 'bank-b']);
-    } finally {
-      door.doorTuning.precheckMaxAgeMs = before;
+    const id = await apply('bank-y', '10.81.0.0/16');
+    expect((await vote(id, 'bank-a')).status).toBe(202);
+    // Unanimous: one rejection decides.
+    expect((await vote(id, 'bank-b', 'reject')).status).toBe(202);
+    expect(await decided(id)).toMatchObject({ outcome: 'rejected', tally: { approve: 1, reject: 1 } });
+    // The door saw the ballot voting and does not read its phase again before a write: both late votes
+    // reach the write, where the ballot's guard row is gone, so the write refuses both, bank-a's repeat as
+    // closed too (closed comes before duplicate).
+    for (const late of await Promise.all([vote(id, 'bank-a'), vote(id, 'bank-c')])) {
+      expect(late.status).toBe(409);
+      // The refused write read the phase afresh, to name it.
+      expect(await json(late)).toMatchObject({
+        code: 'VOTE.CLOSED',
+        detail: expect.stringContaining('(rejected)'),
+      });
     }
+    const after = await json(await fetch(`${host.url}/api/membership-requests/${id}`));
+    expect(after.votes.map((v: Json) => v.voter)).toEqual(['bank-a', 'bank-b']);
   });
 });

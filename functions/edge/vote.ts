@@ -38,16 +38,6 @@ interface BallotFacts {
 }
 
 const MAX_FACTS = 1024;
-/**
- * `precheckMaxAgeMs`: how old a `voting` phase read (from its start, in platform time) may be to serve the
- * check before the vote row is written. That check only spares late votes a write: the ballot's guard
- * row, written with the vote, is what refuses a vote the ballot closed before (a ballot that has closed
- * stays closed), and a refused write reads the phase afresh, so the next late vote is refused unwritten.
- * So by default a `voting` phase serves until a write finds the ballot closed: re-reading it before each
- * write cost a read per vote when many ballots were open at once (each ballot's read went stale between
- * its votes).
- */
-export const doorTuning = { precheckMaxAgeMs: Infinity };
 /** Member ids as schemas/defs.schema.json defines them: any other `kid` names no member, unread. */
 const MEMBER_ID = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
 
@@ -115,8 +105,11 @@ function factsOf(b: MembershipRequest | Proposal): BallotFacts {
 
 /**
  * The ballot's fixed facts and its phase (undefined if there is no such ballot), for the check before the
- * vote row is written: a `voting` phase read no older than `doorTuning.precheckMaxAgeMs`, or a closed
- * phase seen at any time; otherwise one read after the call.
+ * vote row is written: the newest phase seen, however old; otherwise one read after the call. That check
+ * only spares late votes a write: the ballot's guard row, written with the vote, is what refuses a vote
+ * the ballot closed before (a ballot that has closed stays closed), and a refused write reads the phase
+ * afresh, so the next late vote is refused unwritten. Re-reading a `voting` phase before each write cost
+ * a read per vote when many ballots were open at once (each ballot's read went stale between its votes).
  */
 async function readBallot(
   door: DoorState,
@@ -127,11 +120,7 @@ async function readBallot(
   const known = door.facts.get(key);
   if (known) {
     const seen = door.seen.get(key);
-    if (
-      seen?.phase !== undefined &&
-      (seen.phase !== 'voting' || nowMs() - seen.startedAt <= doorTuning.precheckMaxAgeMs)
-    )
-      return { facts: known, phase: seen.phase };
+    if (seen?.phase !== undefined) return { facts: known, phase: seen.phase };
     const phase = await door.phases.get(key);
     return phase === undefined ? undefined : { facts: known, phase };
   }
