@@ -1,8 +1,31 @@
 import { TableClient } from '@azure/data-tables';
 import fc from 'fast-check';
-import { ArmWriteBudget, refill, waitForToken } from './arm-budget';
+import { ArmWriteBudget, refill, waitForToken, type WriteBudget } from './arm-budget';
 
 const budget = { burst: 200, perSecond: 10 };
+
+/**
+ * A fresh table for a bucket, and app instances on it (`instance()`) that share one virtual clock: waiting
+ * for a token moves the clock on instead of sleeping.
+ */
+async function virtualBucket(limits: WriteBudget) {
+  const name = `armbudget${Date.now()}${Math.floor(Math.random() * 1e6)}`;
+  const client = TableClient.fromConnectionString(process.env['AzureWebJobsStorage']!, name, {
+    allowInsecureConnection: true,
+  });
+  await client.createTable();
+  const clock = { now: 0 };
+  const instance = () =>
+    new ArmWriteBudget(
+      async () => client,
+      () => clock.now,
+      limits,
+      async (ms) => {
+        clock.now += ms;
+      },
+    );
+  return { client, clock, instance };
+}
 
 describe('the ARM write bucket', () => {
   it('starts full, refills at the rate, never beyond the burst', () => {
@@ -14,24 +37,13 @@ describe('the ARM write bucket', () => {
   });
 
   it('lets no window of any length see more than burst + rate × length writes', async () => {
-    const cs = process.env['AzureWebJobsStorage']!;
-    const name = `armbudget${Date.now()}${Math.floor(Math.random() * 1e6)}`;
-    const client = TableClient.fromConnectionString(cs, name, { allowInsecureConnection: true });
-    await client.createTable();
-    let clock = 0;
     const small = { burst: 20, perSecond: 5 };
+    const { client, clock, instance } = await virtualBucket(small);
     const writes: number[] = [];
-    const bucket = new ArmWriteBudget(
-      async () => client,
-      () => clock,
-      small,
-      async (ms) => {
-        clock += ms;
-      },
-    );
+    const bucket = instance();
     for (let i = 0; i < 60; i++) {
       await bucket.take('sub-1');
-      writes.push(clock);
+      writes.push(clock.now);
     }
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 20_000 }), (i, length) => {
@@ -49,33 +61,17 @@ describe('the ARM write bucket', () => {
   });
 
   it('serves takes that arrive together with one swap, and two instances never share out more than the bucket', async () => {
-    const cs = process.env['AzureWebJobsStorage']!;
-    const name = `armbudget${Date.now()}${Math.floor(Math.random() * 1e6)}`;
-    const client = TableClient.fromConnectionString(cs, name, { allowInsecureConnection: true });
-    await client.createTable();
-    let clock = 0;
-    const small = { burst: 30, perSecond: 10 };
-    const sleep = async (ms: number) => {
-      clock += ms;
-    };
+    const { client, clock, instance } = await virtualBucket({ burst: 30, perSecond: 10 });
     // Two app instances on one bucket: each swaps with ETags against the other.
-    const a = new ArmWriteBudget(
-      async () => client,
-      () => clock,
-      small,
-      sleep,
-    );
-    const b = new ArmWriteBudget(
-      async () => client,
-      () => clock,
-      small,
-      sleep,
-    );
+    const a = instance();
+    const b = instance();
     const swaps = jest.spyOn(client, 'updateEntity');
     const granted: number[] = [];
     try {
       await Promise.all(
-        Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).take('sub-1').then(() => granted.push(clock))),
+        Array.from({ length: 40 }, (_, i) =>
+          (i % 2 ? a : b).take('sub-1').then(() => granted.push(clock.now)),
+        ),
       );
     } finally {
       swaps.mockRestore();
