@@ -211,6 +211,47 @@ describe('local host: Durable Functions through the library and the real Durable
     );
   });
 
+  it('starts an instance id afresh the moment its terminated run shows Terminated', async () => {
+    // The terminated state shows before its commit lands (held back here): a start must wait for that
+    // commit, not list the instance's rows under it and purge rows the commit is deleting.
+    const id = `restart-${Date.now()}`;
+    await start('waitForever', undefined, id);
+    await waitFor(id, ['Running']);
+    const store = host.durable.store;
+    const commit = store.commit.bind(store);
+    const purge = store.purge.bind(store);
+    const order: string[] = [];
+    const spy = jest.spyOn(store, 'commit').mockImplementation(async (state, ...rest) => {
+      if (state.instanceId !== id || state.status !== 'Terminated') return commit(state, ...rest);
+      await new Promise((r) => setTimeout(r, 300));
+      await commit(state, ...rest);
+      order.push('terminated run committed');
+    });
+    const purgeSpy = jest.spyOn(store, 'purge').mockImplementation(async (instanceId) => {
+      if (instanceId === id) order.push('purge');
+      return purge(instanceId);
+    });
+    try {
+      await fetch(`${host.url}/api/ops/terminate/${id}`, { method: 'POST', body: '{"reason":"again"}' });
+      while ((await host.durable.getState(id))?.state.status !== 'Terminated')
+        await new Promise((r) => setTimeout(r, 5));
+      await host.durable.startNew('waitForever', id, undefined);
+    } finally {
+      spy.mockRestore();
+      purgeSpy.mockRestore();
+    }
+    expect(order).toEqual(['terminated run committed', 'purge']);
+    await waitFor(id, ['Running']);
+    await fetch(`${host.url}/api/ops/raise/${id}`, {
+      method: 'POST',
+      body: JSON.stringify({ name: 'Never', data: 'second run' }),
+    });
+    expect(await waitFor(id)).toMatchObject({ runtimeStatus: 'Completed', output: 'second run' });
+    // What a restarted host would find: the second run, finished, not the first run's late commit.
+    const stored = await host.durable.store.load(id);
+    expect(stored?.state).toMatchObject({ status: 'Completed', output: JSON.stringify('second run') });
+  });
+
   it('refuses a second start of a running instance id with 409, and unknown ids with 404', async () => {
     await start('waitForever', undefined, 'fixed-id-1');
     const base = `${host.url}/runtime/webhooks/durabletask`;

@@ -230,6 +230,9 @@ export class DurableEngine {
     // eslint-disable-next-line no-control-regex
     if (!/^[^/\\#?\u0000-\u001f\u007f-\u009f]{1,256}$/.test(id))
       throw new DurableError(400, `Instance id "${id}" is not valid.`);
+    // A run that has just finished shows so before its last commit lands: purging under that commit
+    // would race it (rows it deletes, a state row it writes back).
+    await this.#quiet(id);
     const existing = await this.#load(id);
     if (existing && !TERMINAL.includes(existing.state.status)) {
       throw new DurableError(
@@ -306,6 +309,7 @@ export class DurableEngine {
   }
 
   async purge(instanceId: string): Promise<void> {
+    await this.#quiet(instanceId);
     const record = await this.#require(instanceId);
     if (!TERMINAL.includes(record.state.status))
       throw new DurableError(
@@ -414,6 +418,11 @@ export class DurableEngine {
     if (!record) return;
     record.inbox.push(m);
     this.#schedule(instanceId);
+  }
+
+  /** Waits until no episode or control message of the instance is being processed or committed. */
+  async #quiet(instanceId: string): Promise<void> {
+    for (let chain = this.#chains.get(instanceId); chain; chain = this.#chains.get(instanceId)) await chain;
   }
 
   #schedule(instanceId: string): void {
