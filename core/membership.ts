@@ -153,12 +153,15 @@ export const PROPOSAL_TRANSITIONS: Record<ProposalAction, { from: MemberStatus[]
 };
 
 /** Ids of the members who may vote now. */
-export function activeMemberIds(members: Member[]): Set<string> {
+export function activeMemberIds(members: Pick<Member, 'id' | 'status'>[]): Set<string> {
   return new Set(members.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
 }
 
 /** Votes that count: one per eligible voter who is still eligible. */
-export function countVotes(votes: Vote[], eligible: Iterable<string>): { approve: number; reject: number } {
+export function countVotes(
+  votes: Pick<Vote, 'voter' | 'decision'>[],
+  eligible: Iterable<string>,
+): { approve: number; reject: number } {
   const allowed = new Set(eligible);
   let approve = 0;
   let reject = 0;

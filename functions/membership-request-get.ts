@@ -10,7 +10,7 @@ export async function getRequest(request: HttpRequest) {
   const registry = await getRegistry();
   const found = await registry.getRequest(id);
   if (!found) throw notFound('REQUEST.NOT_FOUND', `No membership request ${id}.`);
-  const [votes, members] = await Promise.all([registry.votesOn(id), registry.allMembers()]);
+  const [votes, members] = await Promise.all([registry.votesOn(id), registry.memberStatusesSince()]);
   const active = activeMemberIds(members);
   return json(200, requestView(found, votes, active));
 }

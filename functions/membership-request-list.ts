@@ -17,8 +17,8 @@ export async function listRequests(request: HttpRequest) {
     continuation: request.query.get('continuation'),
     limit: limitParam(request),
   });
-  const members = await registry.allMembers();
-  const active = activeMemberIds(members);
+  // Statuses only: a page's views need who is ACTIVE, not every member's keys and contacts.
+  const active = activeMemberIds(await registry.memberStatusesSince());
   const items = await Promise.all(
     page.items.map(async (r) => requestView(r, await registry.votesOn(r.id), active)),
   );

@@ -10,7 +10,7 @@ export async function getProposal(request: HttpRequest) {
   const registry = await getRegistry();
   const found = await registry.getProposal(id);
   if (!found) throw notFound('PROPOSAL.NOT_FOUND', `No proposal ${id}.`);
-  const [votes, members] = await Promise.all([registry.votesOn(id), registry.allMembers()]);
+  const [votes, members] = await Promise.all([registry.votesOn(id), registry.memberStatusesSince()]);
   const active = activeMemberIds(members);
   return json(200, proposalView(found, votes, active));
 }
