@@ -65,7 +65,9 @@ describe('notifications for deadlines and proposals', () => {
     expect(proposed.status).toBe(202);
     const id = (await json(proposed)).id as string;
     await until('no proposal email', (i) => to(i, 'bank-b', /suspend/i).length >= 1);
-    for (const voter of ['bank-a', 'bank-b', 'bank-c'])
+    // Two of the three voters (bank-e is the subject) decide under majority; a third vote could find
+    // the proposal already closed.
+    for (const voter of ['bank-a', 'bank-b'])
       expect((await host.vote(id, voter, { reason: 'agreed' }, 'proposals')).status).toBe(202);
     const items = await until('no suspension news', (i) =>
       ['bank-a', 'bank-b', 'bank-c', 'bank-e'].every((m) => to(i, m, /suspended/i).length >= 1),

@@ -1,4 +1,3 @@
-import { activeMemberIds } from '../core/membership';
 import * as df from 'durable-functions';
 import type { InvocationContext } from '@azure/functions';
 import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
@@ -24,10 +23,14 @@ import { ballotDecided, ballotOpened, memberRef } from './notify-events';
  * the orchestration is nudged by a `nudge` event, re-counts through an activity (the vote rows stay the
  * one source of truth), decides as soon as the outcome is certain, and otherwise expires at the
  * deadline, a durable timer. Instance id = request or proposal id. Versioned: a change to the yield
- * sequence gets a new name, so ballots in flight (up to 90 days) finish on this code.
+ * sequence gets a new name, so ballots in flight (up to 90 days) finish on the code they started on.
  */
-export const BALLOT_ORCHESTRATOR = 'ballotV1';
+export const BALLOT_ORCHESTRATOR = 'ballotV2';
+/** Ballots started before V2 finish on V1, which counts and closes in two activities. */
+export const LEGACY_BALLOT_ORCHESTRATOR = 'ballotV1';
 export const OPEN_BALLOT = 'ballotOpenV1';
+/** Counts, and closes in the same activity once the outcome is certain (V2). */
+export const DECIDE_BALLOT = 'ballotDecideV1';
 export const TALLY_BALLOT = 'ballotTallyV1';
 export const CLOSE_BALLOT = 'ballotCloseV1';
 /** Raised by the vote door after a vote row is written, and when eligibility changes. */
@@ -52,7 +55,40 @@ export interface BallotState {
 const retry = new df.RetryOptions(2000, 5);
 retry.backoffCoefficient = 2;
 
-const ballot: OrchestrationHandler = function* (context: OrchestrationContext) {
+/**
+ * V2: a nudge runs one activity that counts and, when the outcome is certain, closes. A decision costs
+ * one activity and one episode fewer than in V1, which matters when many small ballots decide at once.
+ */
+const ballotV2: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const ref = context.df.getInput<BallotRef>();
+  let state: BallotState = yield context.df.callActivityWithRetry(OPEN_BALLOT, retry, ref);
+  const deadline = context.df.createTimer(new Date(state.deadline));
+  let outcome = state.outcome;
+  let closed: BallotState | undefined;
+  while (!outcome) {
+    context.df.setCustomStatus({ phase: 'voting', tally: state.tally, deadline: state.deadline });
+    const nudge = context.df.waitForExternalEvent(NUDGE_EVENT);
+    const withdraw = context.df.waitForExternalEvent(WITHDRAW_EVENT);
+    const winner = yield context.df.Task.any([nudge, withdraw, deadline]);
+    if (winner === deadline) outcome = 'expired';
+    else if (winner === withdraw) outcome = 'withdrawn';
+    else {
+      state = yield context.df.callActivityWithRetry(DECIDE_BALLOT, retry, ref);
+      outcome = state.outcome;
+      if (outcome) closed = state;
+    }
+  }
+  if (!deadline.isCompleted) deadline.cancel();
+  closed ??= (yield context.df.callActivityWithRetry(CLOSE_BALLOT, retry, {
+    ...ref,
+    outcome,
+  })) as BallotState;
+  context.df.setCustomStatus({ phase: closed.phase, tally: closed.tally, deadline: closed.deadline });
+  return closed;
+};
+
+/** V1, unchanged for the ballots that started on it: a nudge counts, and a decision then closes. */
+const ballotV1: OrchestrationHandler = function* (context: OrchestrationContext) {
   const ref = context.df.getInput<BallotRef>();
   let state: BallotState = yield context.df.callActivityWithRetry(OPEN_BALLOT, retry, ref);
   const deadline = context.df.createTimer(new Date(state.deadline));
@@ -88,13 +124,24 @@ async function load(ref: BallotRef): Promise<MembershipRequest | Proposal> {
   return found;
 }
 
-/** Counts the votes of those still eligible: eligible when the ballot opened and ACTIVE now. */
+/**
+ * Counts the votes of those still eligible: eligible when the ballot opened and ACTIVE now. It reads only
+ * each vote's decision and each member's status, not their bodies (a signed vote, a member's keys and
+ * contacts), which made the count cost as much as reading the whole consortium.
+ */
 export async function currentTally(
   b: Ballot,
 ): Promise<{ tally: Tally; outcome?: 'approved' | 'rejected'; eligibleNow: string[] }> {
   const registry = await getRegistry();
-  const [votes, members] = await Promise.all([registry.votesOn(b.id), registry.allMembers()]);
-  const active = activeMemberIds(members);
+  const [decisions, statuses] = await Promise.all([
+    registry.decisionsSince(b.id),
+    registry.memberStatusesSince(),
+  ]);
+  // Vote rows written before the Decision column existed carry the decision only in their body.
+  const votes = decisions.every((d) => d.decision === 'approve' || d.decision === 'reject')
+    ? decisions
+    : await registry.votesOn(b.id);
+  const active = new Set(statuses.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
   const eligibleNow = b.eligible.filter((id) => active.has(id));
   const { approve, reject } = countVotes(votes, eligibleNow);
   const result = evaluate(b.policy, eligibleNow.length, approve, reject);
@@ -153,6 +200,14 @@ export async function tallyBallot(ref: BallotRef): Promise<BallotState> {
   return stateOf(b, tally, outcome);
 }
 
+/** Counts; once the outcome is certain, closes the ballot (see closeBallot) and returns it closed. */
+export async function decideBallot(ref: BallotRef, context: InvocationContext): Promise<BallotState> {
+  const b = await load(ref);
+  const { tally, outcome } = await currentTally(b);
+  if (!outcome) return stateOf(b, tally);
+  return closeBallot({ ...ref, outcome }, context, b);
+}
+
 const PHASE_OF: Record<Outcome, Phase> = {
   approved: 'approved',
   rejected: 'rejected',
@@ -163,11 +218,13 @@ const PHASE_OF: Record<Outcome, Phase> = {
 export async function closeBallot(
   input: BallotRef & { outcome: Outcome },
   context: InvocationContext,
+  /** The ballot as the caller just read it, to save reading it again. */
+  loaded?: MembershipRequest | Proposal,
 ): Promise<BallotState> {
   const registry = await getRegistry();
   const audit = await getAudit();
   const at = () => new Date(nowMs());
-  const b = await load(input);
+  const b = loaded ?? (await load(input));
   // No vote is written after this (the door writes each with the ballot's guard row, removed here), so
   // the count below is final: every vote the door accepted is in it. By the policies' monotonicity the
   // votes accepted since the deciding one cannot change a decided outcome.
@@ -316,10 +373,15 @@ async function applyProposal(p: Proposal, context: InvocationContext): Promise<v
   );
 }
 
-df.app.orchestration(BALLOT_ORCHESTRATOR, ballot);
+df.app.orchestration(BALLOT_ORCHESTRATOR, ballotV2);
+df.app.orchestration(LEGACY_BALLOT_ORCHESTRATOR, ballotV1);
 df.app.activity(OPEN_BALLOT, {
   extraInputs: [df.input.durableClient()],
   handler: (input: BallotRef, context: InvocationContext) => openBallot(input, context),
+});
+df.app.activity(DECIDE_BALLOT, {
+  extraInputs: [df.input.durableClient()],
+  handler: (input: BallotRef, context: InvocationContext) => decideBallot(input, context),
 });
 df.app.activity(TALLY_BALLOT, { handler: (input: BallotRef) => tallyBallot(input) });
 df.app.activity(CLOSE_BALLOT, {

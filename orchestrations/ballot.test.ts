@@ -1,0 +1,132 @@
+import { json, type Json } from '../test/http';
+import { startTrustNet, testConsortium, type TestConsortium } from '../test/trustnet';
+import { packJson, table } from '../azure/tables';
+import { BALLOT_ORCHESTRATOR, LEGACY_BALLOT_ORCHESTRATOR, tallyBallot } from './ballot';
+
+type Host = Awaited<ReturnType<typeof startTrustNet>>;
+
+/** History event type of a scheduled activity (Durable Task's TaskScheduled). */
+const TASK_SCHEDULED = 4;
+
+describe('the ballot orchestration (three founders, majority)', () => {
+  let c: TestConsortium;
+  let host: Host;
+
+  beforeAll(async () => {
+    c = await testConsortium();
+    host = await startTrustNet(c);
+  });
+  afterAll(() => host.stop());
+
+  const activities = async (id: string) => {
+    const record = await host.durable.getState(id);
+    return {
+      name: record?.state.name,
+      scheduled: (record?.history ?? [])
+        .filter((e) => (e as { EventType?: number }).EventType === TASK_SCHEDULED)
+        .map((e) => (e as { Name?: string }).Name),
+    };
+  };
+  const auditKinds = async (id: string) =>
+    ((await json(await fetch(`${host.url}/api/audit?limit=1000`))).items as Json[])
+      .filter((e) => e.subject === id)
+      .map((e) => e.kind);
+  const opened = (id: string) =>
+    host.until(
+      `ballot ${id} to open`,
+      async () => host.durable.getState(id),
+      (r) => r?.state.status === 'Running' && r.state.customStatus !== undefined,
+    );
+
+  it('counts and closes in one activity once the outcome is certain', async () => {
+    const { payload, res } = await host.apply();
+    expect(res.status).toBe(202);
+    const id = payload.requestId;
+    await opened(id);
+    expect((await host.vote(id, 'bank-a', { decision: 'reject' })).status).toBe(202);
+    expect((await host.vote(id, 'bank-b', { decision: 'reject' })).status).toBe(202);
+    expect(await host.settled(id)).toMatchObject({
+      phase: 'rejected',
+      tally: { approve: 0, reject: 2, eligible: 3, required: 2 },
+    });
+    await host.until(
+      'the orchestration to finish',
+      async () => host.durable.getState(id),
+      (r) => r?.state.status === 'Completed',
+    );
+    expect(await activities(id)).toEqual({
+      name: BALLOT_ORCHESTRATOR,
+      scheduled: ['ballotOpenV1', 'ballotDecideV1'],
+    });
+    expect(await auditKinds(id)).toEqual([
+      'request.received',
+      'vote.accepted',
+      'vote.accepted',
+      'request.decided',
+    ]);
+  });
+
+  it('finishes a ballot that started on V1 on V1, auditing it once', async () => {
+    const { payload, res } = await host.apply();
+    expect(res.status).toBe(202);
+    const id = payload.requestId;
+    await opened(id);
+    // As if this ballot had started before V2: its orchestration runs V1 from the start.
+    await host.durable.terminate(id, 'restarted on V1 by the test');
+    await host.until(
+      'the V2 instance to stop',
+      async () => host.durable.getState(id),
+      (r) => r?.state.status === 'Terminated',
+    );
+    await host.durable.startNew(LEGACY_BALLOT_ORCHESTRATOR, id, { kind: 'request', id });
+    await opened(id);
+    expect((await host.vote(id, 'bank-a', { decision: 'reject' })).status).toBe(202);
+    expect((await host.vote(id, 'bank-c', { decision: 'reject' })).status).toBe(202);
+    expect(await host.settled(id)).toMatchObject({ phase: 'rejected', tally: { reject: 2 } });
+    await host.until(
+      'the orchestration to finish',
+      async () => host.durable.getState(id),
+      (r) => r?.state.status === 'Completed',
+    );
+    expect(await activities(id)).toEqual({
+      name: LEGACY_BALLOT_ORCHESTRATOR,
+      scheduled: ['ballotOpenV1', 'ballotTallyV1', 'ballotCloseV1'],
+    });
+    // Opened twice (V2, then V1), received and decided once each.
+    expect(await auditKinds(id)).toEqual([
+      'request.received',
+      'vote.accepted',
+      'vote.accepted',
+      'request.decided',
+    ]);
+  });
+
+  it('counts vote rows written before the Decision column from their bodies', async () => {
+    const { payload, res } = await host.apply();
+    expect(res.status).toBe(202);
+    const id = payload.requestId;
+    await opened(id);
+    expect((await host.vote(id, 'bank-a', { decision: 'reject' })).status).toBe(202);
+    // bank-b's row as the first release wrote it: the vote in Body, no Decision column.
+    const votes = await table('Votes');
+    const at = host.now().toISOString();
+    await votes.createEntity({
+      partitionKey: id,
+      rowKey: 'bank-b',
+      ...packJson('Body', {
+        subjectId: id,
+        voter: 'bank-b',
+        decision: 'approve',
+        reason: 'ok',
+        at,
+        jws: 'x',
+      }),
+    });
+    expect((await tallyBallot({ kind: 'request', id })).tally).toEqual({
+      approve: 1,
+      reject: 1,
+      eligible: 3,
+      required: 2,
+    });
+  });
+});
