@@ -1,4 +1,5 @@
 import { RestError, TableClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
+import { submitTransaction } from '../../../azure/table-transaction';
 
 /**
  * Durable state in one storage table per task hub. Each instance is one partition holding its state row,
@@ -186,7 +187,8 @@ export class DurableStore {
         if (!queue || queue.length === 0) break;
         const batch = queue.splice(0, MAX_BATCH);
         try {
-          await this.table.submitTransaction(
+          await submitTransaction(
+            this.table,
             batch.map(({ message }): TransactionAction => [
               'create',
               { partitionKey: instanceId, rowKey: `i-${message.seq}`, ...packJson(message) },
@@ -241,9 +243,9 @@ export class DurableStore {
     // History rows past the old length are invisible until the state row says otherwise, so writing
     // them first in separate batches is safe; the state and inbox deletes commit together at the end.
     while (actions.length + last.length > MAX_BATCH) {
-      await this.table.submitTransaction(actions.splice(0, MAX_BATCH));
+      await submitTransaction(this.table, actions.splice(0, MAX_BATCH));
     }
-    await this.table.submitTransaction([...actions, ...last]);
+    await submitTransaction(this.table, [...actions, ...last]);
   }
 
   async deleteExecutionHistory(instanceId: string, executionId: string): Promise<void> {
@@ -254,7 +256,7 @@ export class DurableStore {
       if ((e.rowKey as string).startsWith(`h-${executionId}-`))
         batch.push(['delete', { partitionKey: instanceId, rowKey: e.rowKey as string }]);
     }
-    while (batch.length) await this.table.submitTransaction(batch.splice(0, MAX_BATCH));
+    while (batch.length) await submitTransaction(this.table, batch.splice(0, MAX_BATCH));
   }
 
   async purge(instanceId: string): Promise<void> {
@@ -265,7 +267,7 @@ export class DurableStore {
     })) {
       batch.push(['delete', { partitionKey: instanceId, rowKey: e.rowKey as string }]);
     }
-    while (batch.length) await this.table.submitTransaction(batch.splice(0, MAX_BATCH));
+    while (batch.length) await submitTransaction(this.table, batch.splice(0, MAX_BATCH));
   }
 }
 
