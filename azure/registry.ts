@@ -4,7 +4,7 @@ import { inChunks } from '../runtime/parallel';
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { submitTransaction } from './table-transaction';
 import type { JWK } from 'jose';
-import type { Member, MemberStatus, MembershipRequest, Proposal, Vote } from '../core/membership';
+import type { Claim, Member, MemberStatus, MembershipRequest, Proposal, Vote } from '../core/membership';
 import {
   decodeToken,
   encodeToken,
@@ -108,19 +108,34 @@ function body<T>(row: Row): T {
   return unpackJson<T>(row, 'Body')!;
 }
 
-/** Reads a record, applies `change`, writes it back if the ETag still matches; retries on a lost race. */
+/** A record as read, with the ETag of the row it was read from. */
+export interface Tagged<T> {
+  value: T;
+  etag: string;
+}
+
+async function getTagged<T>(client: TableClient, pk: string, rk: string): Promise<Tagged<T> | undefined> {
+  const row = await getRow(client, pk, rk);
+  return row ? { value: body<T>(row), etag: String(row.etag) } : undefined;
+}
+
+/**
+ * Reads a record, applies `change`, writes it back if the ETag still matches; retries on a lost race.
+ * `known` (the record as the caller read it) is tried first, saving a read when nothing changed since.
+ */
 async function update<T extends object>(
   client: TableClient,
   pk: string,
   rk: string,
   change: (current: T) => T | undefined,
   extra: (next: T) => Record<string, unknown>,
+  known?: Tagged<T>,
 ): Promise<T | undefined> {
   for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-    const row = await getRow(client, pk, rk);
+    const row = attempt === 0 && known ? known : await getTagged<T>(client, pk, rk);
     if (!row) return undefined;
-    const next = change(body<T>(row));
-    if (!next) return body<T>(row);
+    const next = change(row.value);
+    if (!next) return row.value;
     try {
       await client.updateEntity(
         { partitionKey: pk, rowKey: rk, ...packJson('Body', next), ...extra(next) },
@@ -291,8 +306,12 @@ export class Registry {
   }
 
   async getRequest(id: string): Promise<MembershipRequest | undefined> {
-    const row = await getRow(this.requests, 'request', id);
-    return row ? body<MembershipRequest>(row) : undefined;
+    return (await this.getTaggedRequest(id))?.value;
+  }
+
+  /** The request with its row's ETag, for an update that should not read it again (updateRequest). */
+  getTaggedRequest(id: string): Promise<Tagged<MembershipRequest> | undefined> {
+    return getTagged<MembershipRequest>(this.requests, 'request', id);
   }
 
   listRequests(
@@ -317,8 +336,16 @@ export class Registry {
   updateRequest(
     id: string,
     change: (r: MembershipRequest) => MembershipRequest | undefined,
+    known?: Tagged<MembershipRequest>,
   ): Promise<MembershipRequest | undefined> {
-    return update<MembershipRequest>(this.requests, 'request', id, change, (r) => ({ Phase: r.phase }));
+    return update<MembershipRequest>(
+      this.requests,
+      'request',
+      id,
+      change,
+      (r) => ({ Phase: r.phase }),
+      known,
+    );
   }
 
   async createProposal(proposal: Proposal): Promise<{ created: boolean; proposal: Proposal }> {
@@ -341,8 +368,12 @@ export class Registry {
   }
 
   async getProposal(id: string): Promise<Proposal | undefined> {
-    const row = await getRow(this.proposals, 'proposal', id);
-    return row ? body<Proposal>(row) : undefined;
+    return (await this.getTaggedProposal(id))?.value;
+  }
+
+  /** The proposal with its row's ETag (see getTaggedRequest). */
+  getTaggedProposal(id: string): Promise<Tagged<Proposal> | undefined> {
+    return getTagged<Proposal>(this.proposals, 'proposal', id);
   }
 
   /** Only the phase of a request or proposal (undefined if there is none): the vote door's fresh check. */
@@ -363,11 +394,19 @@ export class Registry {
     return listAll(this.proposals, 'proposal', (r) => body<Proposal>(r), `Phase eq 'voting'`);
   }
 
-  updateProposal(id: string, change: (p: Proposal) => Proposal | undefined): Promise<Proposal | undefined> {
-    return update<Proposal>(this.proposals, 'proposal', id, change, (p) => ({
-      Phase: p.phase,
-      Subject: p.subject,
-    }));
+  updateProposal(
+    id: string,
+    change: (p: Proposal) => Proposal | undefined,
+    known?: Tagged<Proposal>,
+  ): Promise<Proposal | undefined> {
+    return update<Proposal>(
+      this.proposals,
+      'proposal',
+      id,
+      change,
+      (p) => ({ Phase: p.phase, Subject: p.subject }),
+      known,
+    );
   }
 
   // ----- votes -----
@@ -396,15 +435,21 @@ export class Registry {
    * transaction fails on the missing guard, and voting can never be opened again). Idempotent.
    */
   async closeVoting(subjectId: string): Promise<void> {
+    // One transaction while the ballot is open: OPENED_ROW exists then (openVoting made both rows).
+    try {
+      await submitTransaction(this.votes, [
+        ['upsert', { partitionKey: subjectId, rowKey: OPENED_ROW }, 'Merge'],
+        ['delete', { partitionKey: subjectId, rowKey: OPEN_ROW }],
+      ]);
+      return;
+    } catch (e) {
+      if (statusOf(e) !== 404) wrapStorage(`close voting on ${subjectId}`, e);
+    }
+    // No OPEN_ROW: closed already, or never opened, which OPENED_ROW now forbids for good.
     try {
       await this.votes.createEntity({ partitionKey: subjectId, rowKey: OPENED_ROW });
     } catch (e) {
       if (statusOf(e) !== 409) wrapStorage(`close voting on ${subjectId}`, e);
-    }
-    try {
-      await this.votes.deleteEntity(subjectId, OPEN_ROW);
-    } catch (e) {
-      if (statusOf(e) !== 404) wrapStorage(`close voting on ${subjectId}`, e);
     }
   }
 
@@ -601,14 +646,35 @@ export class Registry {
     }
   }
 
-  async release(kind: 'id' | 'name' | 'key', key: string, owner: string): Promise<void> {
-    const rk = Buffer.from(key).toString('base64url');
-    const row = await getRow(this.reservations, kind, rk);
-    if (!row || row['Owner'] !== owner) return;
+  /**
+   * Frees the claims `owner` holds (one read for all of them, then a delete of each still its own, on the
+   * ETag read, so a claim taken over meanwhile stays with its new owner).
+   */
+  async release(claims: Claim[], owner: string): Promise<void> {
+    if (!claims.length) return;
+    const filter = claims
+      .map(
+        ([kind, key]) =>
+          `(PartitionKey eq '${kind}' and RowKey eq '${Buffer.from(key).toString('base64url')}')`,
+      )
+      .join(' or ');
+    const held: Row[] = [];
     try {
-      await this.reservations.deleteEntity(kind, rk, { etag: row.etag });
+      for await (const row of this.reservations.listEntities<Record<string, unknown>>({
+        queryOptions: { filter },
+      }))
+        if (row['Owner'] === owner) held.push(row as Row);
     } catch (e) {
-      if (statusOf(e) !== 404 && statusOf(e) !== 412) wrapStorage(`release ${kind}`, e);
+      wrapStorage('read reservations', e);
     }
+    await Promise.all(
+      held.map(async (row) => {
+        try {
+          await this.reservations.deleteEntity(row.partitionKey!, row.rowKey!, { etag: row.etag });
+        } catch (e) {
+          if (statusOf(e) !== 404 && statusOf(e) !== 412) wrapStorage(`release ${row.partitionKey}`, e);
+        }
+      }),
+    );
   }
 }

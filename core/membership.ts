@@ -121,6 +121,23 @@ export interface MembershipRequest extends Ballot {
   jws: string;
 }
 
+/** What an applicant holds while its request is open: its member id, legal name and key are its own. */
+export type Claim = [kind: 'id' | 'name' | 'key', value: string];
+
+/** The claims of an applicant (`legalName` in its formatted form: names compare case-insensitively). */
+export function claimsOf(applicantId: string, legalName: string, keyThumbprint: string): Claim[] {
+  return [
+    ['id', applicantId],
+    ['name', legalName.toLowerCase()],
+    ['key', keyThumbprint],
+  ];
+}
+
+/** The claims a request holds. */
+export function requestClaims(r: Pick<MembershipRequest, 'applicant' | 'keyThumbprint'>): Claim[] {
+  return claimsOf(r.applicant.id, r.applicant.legalName, r.keyThumbprint);
+}
+
 export type ProposalAction = 'suspend' | 'reinstate' | 'remove' | 'replace-key';
 
 export interface Proposal extends Ballot {

@@ -4,6 +4,7 @@ import type { OrchestrationContext, OrchestrationHandler } from 'durable-functio
 import {
   countVotes,
   PROPOSAL_TRANSITIONS,
+  requestClaims,
   type Ballot,
   type MembershipRequest,
   type Outcome,
@@ -12,6 +13,7 @@ import {
 } from '../core/membership';
 import { evaluate, type Tally } from '../core/policy';
 import { getAudit, getRegistry } from '../functions/edge/services';
+import type { Tagged } from '../azure/registry';
 import { nowMs } from '../runtime/clock';
 import { startProvisioning } from './provision';
 import { startRemoval } from './teardown';
@@ -116,10 +118,13 @@ const ballotV1: OrchestrationHandler = function* (context: OrchestrationContext)
 
 // ---------------------------------------------------------------- activities
 
-async function load(ref: BallotRef): Promise<MembershipRequest | Proposal> {
+/** The ballot's record with its row's ETag, so that closing it can write it without reading it again. */
+async function load(ref: BallotRef): Promise<Tagged<MembershipRequest | Proposal>> {
   const registry = await getRegistry();
   const found =
-    ref.kind === 'request' ? await registry.getRequest(ref.id) : await registry.getProposal(ref.id);
+    ref.kind === 'request'
+      ? await registry.getTaggedRequest(ref.id)
+      : await registry.getTaggedProposal(ref.id);
   if (!found) throw new Error(`${ref.kind} ${ref.id} is not in the registry.`);
   return found;
 }
@@ -131,21 +136,28 @@ async function load(ref: BallotRef): Promise<MembershipRequest | Proposal> {
  */
 export async function currentTally(
   b: Ballot,
-): Promise<{ tally: Tally; outcome?: 'approved' | 'rejected'; eligibleNow: string[] }> {
+  /** Ids of the ACTIVE members, as a count moments before read them; read afresh when not given. */
+  activeIds?: ReadonlySet<string>,
+): Promise<{
+  tally: Tally;
+  outcome?: 'approved' | 'rejected';
+  eligibleNow: string[];
+  active: ReadonlySet<string>;
+}> {
   const registry = await getRegistry();
   const [decisions, statuses] = await Promise.all([
     registry.decisionsSince(b.id),
-    registry.memberStatusesSince(),
+    activeIds ? undefined : registry.memberStatusesSince(),
   ]);
   // Vote rows written before the Decision column existed carry the decision only in their body.
   const votes = decisions.every((d) => d.decision === 'approve' || d.decision === 'reject')
     ? decisions
     : await registry.votesOn(b.id);
-  const active = new Set(statuses.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
+  const active = activeIds ?? new Set(statuses!.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
   const eligibleNow = b.eligible.filter((id) => active.has(id));
   const { approve, reject } = countVotes(votes, eligibleNow);
   const result = evaluate(b.policy, eligibleNow.length, approve, reject);
-  return { tally: result.tally, outcome: result.outcome, eligibleNow };
+  return { tally: result.tally, outcome: result.outcome, eligibleNow, active };
 }
 
 function stateOf(b: MembershipRequest | Proposal, tally: Tally, outcome?: Outcome): BallotState {
@@ -153,7 +165,7 @@ function stateOf(b: MembershipRequest | Proposal, tally: Tally, outcome?: Outcom
 }
 
 export async function openBallot(ref: BallotRef, context?: InvocationContext): Promise<BallotState> {
-  const b = await load(ref);
+  const b = (await load(ref)).value;
   const registry = await getRegistry();
   const record = b as (MembershipRequest | Proposal) & { audited?: boolean };
   if (!record.audited) {
@@ -195,17 +207,17 @@ export async function openBallot(ref: BallotRef, context?: InvocationContext): P
 }
 
 export async function tallyBallot(ref: BallotRef): Promise<BallotState> {
-  const b = await load(ref);
+  const b = (await load(ref)).value;
   const { tally, outcome } = await currentTally(b);
   return stateOf(b, tally, outcome);
 }
 
 /** Counts; once the outcome is certain, closes the ballot (see closeBallot) and returns it closed. */
 export async function decideBallot(ref: BallotRef, context: InvocationContext): Promise<BallotState> {
-  const b = await load(ref);
-  const { tally, outcome } = await currentTally(b);
-  if (!outcome) return stateOf(b, tally);
-  return closeBallot({ ...ref, outcome }, context, b);
+  const loaded = await load(ref);
+  const { tally, outcome, active } = await currentTally(loaded.value);
+  if (!outcome) return stateOf(loaded.value, tally);
+  return closeBallot({ ...ref, outcome }, context, { loaded, active });
 }
 
 const PHASE_OF: Record<Outcome, Phase> = {
@@ -218,56 +230,73 @@ const PHASE_OF: Record<Outcome, Phase> = {
 export async function closeBallot(
   input: BallotRef & { outcome: Outcome },
   context: InvocationContext,
-  /** The ballot as the caller just read it, to save reading it again. */
-  loaded?: MembershipRequest | Proposal,
+  /** What the deciding count had just read: the ballot's record and who was ACTIVE. */
+  known?: { loaded: Tagged<MembershipRequest | Proposal>; active: ReadonlySet<string> },
 ): Promise<BallotState> {
   const registry = await getRegistry();
   const audit = await getAudit();
   const at = () => new Date(nowMs());
-  const b = loaded ?? (await load(input));
+  const loaded = known?.loaded ?? (await load(input));
+  const b = loaded.value as (MembershipRequest | Proposal) & { decisionAudited?: boolean };
   // No vote is written after this (the door writes each with the ballot's guard row, removed here), so
   // the count below is final: every vote the door accepted is in it. By the policies' monotonicity the
-  // votes accepted since the deciding one cannot change a decided outcome.
+  // votes accepted since the deciding one cannot change a decided outcome. Eligibility is the deciding
+  // count's.
   await registry.closeVoting(b.id);
-  const { tally } = await currentTally(b);
+  const { tally } = await currentTally(b, known?.active);
   const decidedAt = new Date(nowMs()).toISOString();
+  const decided = (outcome: Outcome | undefined, t: Tally | undefined): Parameters<typeof audit.append>[0] =>
+    b.kind === 'request'
+      ? {
+          kind: 'request.decided',
+          subject: b.id,
+          actor: 'platform',
+          data: { requestId: b.id, outcome, tally: t },
+        }
+      : {
+          kind: 'proposal.decided',
+          subject: b.id,
+          actor: 'platform',
+          data: { proposalId: b.id, outcome, tally: t },
+        };
+  // The decision is audited before the record says it, and the record then says both at once: a re-run
+  // finds it audited, or finds the phase still open and audits once (as it would the effect below).
+  if (b.phase === 'voting' && !b.decisionAudited) await audit.append(decided(input.outcome, tally), at);
   let closed: MembershipRequest | Proposal | undefined;
   let firstClose = false;
   if (b.kind === 'request') {
-    closed = await registry.updateRequest(b.id, (r) => {
-      if (r.phase !== 'voting') return undefined;
-      firstClose = true;
-      return { ...r, phase: PHASE_OF[input.outcome], outcome: input.outcome, decidedAt, tally };
-    });
+    closed = await registry.updateRequest(
+      b.id,
+      (r) => {
+        if (r.phase !== 'voting') return undefined;
+        firstClose = true;
+        return {
+          ...r,
+          phase: PHASE_OF[input.outcome],
+          outcome: input.outcome,
+          decidedAt,
+          tally,
+          decisionAudited: true,
+        } as MembershipRequest;
+      },
+      loaded as Tagged<MembershipRequest>,
+    );
     if (firstClose && input.outcome !== 'approved') {
       const r = closed as MembershipRequest;
-      await Promise.all([
-        registry.release('id', r.applicant.id, r.id),
-        registry.release('name', r.applicant.legalName.toLowerCase(), r.id),
-        registry.release('key', r.keyThumbprint, r.id),
-      ]);
+      await registry.release(requestClaims(r), r.id);
     }
   } else {
     // The proposal's effect lands before its phase changes, so whoever sees "approved" sees the effect.
-    const p = b as Proposal & { decisionAudited?: boolean };
-    if (p.phase === 'voting' && !p.decisionAudited) {
-      await audit.append(
-        {
-          kind: 'proposal.decided',
-          subject: p.id,
-          actor: 'platform',
-          data: { proposalId: p.id, outcome: input.outcome, tally },
-        },
-        at,
-      );
+    const p = b as Proposal;
+    if (p.phase === 'voting' && !b.decisionAudited) {
       if (input.outcome === 'approved') await applyProposal({ ...p, outcome: input.outcome, tally }, context);
       await registry.updateProposal(p.id, (x) => ({ ...x, decisionAudited: true }) as Proposal);
     }
-    closed = await registry.updateProposal(b.id, (p) => {
-      if (p.phase !== 'voting') return undefined;
+    closed = await registry.updateProposal(b.id, (x) => {
+      if (x.phase !== 'voting') return undefined;
       firstClose = true;
       return {
-        ...p,
+        ...x,
         phase: input.outcome === 'withdrawn' ? 'rejected' : (PHASE_OF[input.outcome] as Proposal['phase']),
         outcome: input.outcome,
         decidedAt,
@@ -277,26 +306,12 @@ export async function closeBallot(
   }
   if (!closed) throw new Error(`${input.kind} ${input.id} vanished while closing.`);
   const record = closed as (MembershipRequest | Proposal) & { decisionAudited?: boolean };
+  // Closed before decisions were audited with it: audited now, with what the record says.
   if (!record.decisionAudited) {
-    await audit.append(
-      b.kind === 'request'
-        ? {
-            kind: 'request.decided',
-            subject: b.id,
-            actor: 'platform',
-            data: { requestId: b.id, outcome: record.outcome, tally: record.tally },
-          }
-        : {
-            kind: 'proposal.decided',
-            subject: b.id,
-            actor: 'platform',
-            data: { proposalId: b.id, outcome: record.outcome, tally: record.tally },
-          },
-      at,
-    );
+    await audit.append(decided(record.outcome, record.tally), at);
     if (b.kind === 'request')
       await registry.updateRequest(b.id, (r) => ({ ...r, decisionAudited: true }) as MembershipRequest);
-    else await registry.updateProposal(b.id, (p) => ({ ...p, decisionAudited: true }) as Proposal);
+    else await registry.updateProposal(b.id, (x) => ({ ...x, decisionAudited: true }) as Proposal);
   }
   const subject = b.kind === 'proposal' ? await registry.getMember(b.subject) : undefined;
   await notify(

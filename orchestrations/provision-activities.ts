@@ -11,7 +11,7 @@ import { VaultError } from '../azure/key-vault';
 import { vaultRoleAssignee } from '../azure/connection';
 import { CertificateError } from '../core/certificates';
 import { parseDuration, addDuration } from '../core/duration';
-import type { MembershipRequest, Member, Step } from '../core/membership';
+import { requestClaims, type MembershipRequest, type Member, type Step } from '../core/membership';
 import {
   PROVISIONING_STEPS,
   PlanError,
@@ -558,11 +558,7 @@ export async function markAbandoned(input: { requestId: string; bankId?: string 
   const request = await requestOf(input.requestId);
   await registry.setMemberStatus(input.bankId ?? request.applicant.id, ['PENDING'], 'REMOVED');
   // The bank may apply again: its id, name and key are free once nothing of it is left.
-  await Promise.all([
-    registry.release('id', request.applicant.id, request.id),
-    registry.release('name', request.applicant.legalName.toLowerCase(), request.id),
-    registry.release('key', request.keyThumbprint, request.id),
-  ]);
+  await registry.release(requestClaims(request), request.id);
 }
 
 /**

@@ -5,7 +5,7 @@ import type { JWK } from 'jose';
 import { canonicalJson } from '../../core/audit';
 import { findOverlap, parseCidr } from '../../core/cidr';
 import { addDuration, parseDuration } from '../../core/duration';
-import type { Applicant, MembershipRequest } from '../../core/membership';
+import { claimsOf, type Applicant, type MembershipRequest } from '../../core/membership';
 import { keyThumbprint, verifyJws } from '../../core/signed';
 import { parseLegalName, sameLegalName, formatLegalName, LegalNameError } from '../../core/x500';
 import { BALLOT_ORCHESTRATOR, type BallotRef } from '../../orchestrations/ballot';
@@ -131,16 +131,11 @@ export async function submitRequest(
   }
 
   // Reservations make the id, name and key checks exact under concurrent submissions.
-  const normalizedName = formatLegalName(legalName).toLowerCase();
-  const claims: [kind: 'id' | 'name' | 'key', value: string][] = [
-    ['id', applicant.id],
-    ['name', normalizedName],
-    ['key', thumbprint],
-  ];
+  const claims = claimsOf(applicant.id, formatLegalName(legalName), thumbprint);
   for (const [kind, value] of claims) {
     const owner = await registry.reserve(kind, value, requestId);
     if (owner !== requestId) {
-      for (const [k, v] of claims) await registry.release(k, v, requestId);
+      await registry.release(claims, requestId);
       if (kind === 'key') throw tooMany('REQUEST.LIMIT', 'This key already has an open membership request.');
       throw conflict(
         kind === 'id' ? 'ID.TAKEN' : 'NAME.TAKEN',
