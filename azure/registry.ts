@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterPendingIo } from '../runtime/coalesce';
+import { GroupCommit } from '../runtime/coalesce';
 import { inChunks } from '../runtime/parallel';
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { submitTransaction } from './table-transaction';
@@ -453,9 +453,15 @@ export class Registry {
     }
   }
 
-  /** Records a vote; one row per subject and voter, so a second vote by the same member is refused here. */
-  readonly #voteQueue = new Map<string, { vote: Vote; done: (r: VoteWrite | Error) => void }[]>();
-  readonly #voteFlushing = new Set<string>();
+  /**
+   * Votes on one ballot written together (see addVote). A voter appears once per transaction (a second
+   * vote by the same voter waits for the next), and Table storage takes 100 operations per transaction,
+   * the guard row one of them.
+   */
+  readonly #voteWrites = new GroupCommit<Vote, VoteWrite>(
+    (subjectId, votes) => this.#writeVotes(subjectId, votes),
+    { max: 99, rowOf: (v) => v.voter },
+  );
   /** Tags this registry's vote rows, so its own readers need not read them back (see decisionsSince). */
   readonly #writer = randomUUID();
   readonly #voteListeners = new Set<(vote: Vote, sequel: boolean) => void>();
@@ -493,43 +499,10 @@ export class Registry {
    * refused the batch falls back to one write each.
    */
   addVote(vote: Vote): Promise<VoteWrite> {
-    return new Promise((resolve, reject) => {
-      let queue = this.#voteQueue.get(vote.subjectId);
-      if (!queue) this.#voteQueue.set(vote.subjectId, (queue = []));
-      queue.push({ vote, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
-      if (!this.#voteFlushing.has(vote.subjectId)) void this.#flushVotes(vote.subjectId);
-    });
+    return this.#voteWrites.add(vote.subjectId, vote);
   }
 
-  async #flushVotes(subjectId: string): Promise<void> {
-    this.#voteFlushing.add(subjectId);
-    try {
-      // Votes that arrived together go in one transaction, not the first one alone.
-      await afterPendingIo();
-      for (;;) {
-        const queue = this.#voteQueue.get(subjectId);
-        if (!queue?.length) break;
-        // A voter may appear once per transaction; a second vote by the same voter waits for the next.
-        const batch: typeof queue = [];
-        const voters = new Set<string>();
-        // Table storage takes 100 operations per transaction; the guard row is one of them.
-        for (let i = 0; i < queue.length && batch.length < 99;) {
-          if (voters.has(queue[i]!.vote.voter)) i++;
-          else {
-            voters.add(queue[i]!.vote.voter);
-            batch.push(...queue.splice(i, 1));
-          }
-        }
-        await this.#writeVotes(batch);
-      }
-    } finally {
-      this.#voteFlushing.delete(subjectId);
-      if (!this.#voteQueue.get(subjectId)?.length) this.#voteQueue.delete(subjectId);
-    }
-  }
-
-  async #writeVotes(batch: { vote: Vote; done: (r: VoteWrite | Error) => void }[]): Promise<void> {
-    const subjectId = batch[0]!.vote.subjectId;
+  async #writeVotes(subjectId: string, batch: Vote[]): Promise<(VoteWrite | Error)[]> {
     const row = (v: Vote) => ({
       partitionKey: v.subjectId,
       rowKey: v.voter,
@@ -571,13 +544,10 @@ export class Registry {
     const known = this.#guardTags.get(subjectId);
     this.#guardTags.delete(subjectId);
     let sequel = known !== undefined;
-    let together = await write(
-      batch.map((b) => b.vote),
-      known,
-    );
+    let together = await write(batch, known);
     if (together === 'stale') {
       sequel = false;
-      together = await write(batch.map((b) => b.vote));
+      together = await write(batch);
     }
     let results: (VoteWrite | Error)[];
     if (together === 'created' || together === 'closed' || batch.length === 1)
@@ -586,11 +556,11 @@ export class Registry {
       // A duplicate or a failed batch: write each on its own to tell who voted twice. They run side by
       // side, so which ETag the guard row ends with is not known: the next transaction starts a new chain.
       sequel = false;
-      results = (await Promise.all(batch.map((b) => write([b.vote])))) as (VoteWrite | Error)[];
+      results = (await Promise.all(batch.map((v) => write([v])))) as (VoteWrite | Error)[];
       this.#guardTags.delete(subjectId);
     }
-    batch.forEach((b, i) => this.#recorded(b.vote, results[i]!, sequel));
-    batch.forEach((b, i) => b.done(results[i]!));
+    batch.forEach((v, i) => this.#recorded(v, results[i]!, sequel));
+    return results;
   }
 
   votesOn(subjectId: string): Promise<Vote[]> {

@@ -1,4 +1,4 @@
-import { afterPendingIo, BatchedReads, FreshReads } from './coalesce';
+import { afterPendingIo, BatchedReads, FreshReads, GroupCommit } from './coalesce';
 
 describe('FreshReads', () => {
   it('gives callers during a read the next read, which starts after they asked', async () => {
@@ -93,5 +93,73 @@ describe('BatchedReads', () => {
     await expect(failed[1]).rejects.toThrow('storage down');
     fail = false;
     expect(await reads.get('a')).toBe('A');
+  });
+});
+
+describe('GroupCommit', () => {
+  it('writes what arrives together at once, what arrives during a write in the next, groups apart', async () => {
+    const writes: [string, string[]][] = [];
+    const commit = new GroupCommit<string, string>(
+      async (group, items) => {
+        writes.push([group, items]);
+        await new Promise((r) => setTimeout(r, 10));
+        return items.map((i) => `${group}:${i}`);
+      },
+      { max: 100, rowOf: (i) => i },
+    );
+    const first = [commit.add('p', 'a'), commit.add('p', 'b'), commit.add('q', 'c')];
+    await new Promise((r) => setTimeout(r, 2));
+    const during = [commit.add('p', 'd'), commit.add('p', 'e')];
+    expect(await Promise.all([...first, ...during])).toEqual(['p:a', 'p:b', 'q:c', 'p:d', 'p:e']);
+    expect(writes).toEqual([
+      ['p', ['a', 'b']],
+      ['q', ['c']],
+      ['p', ['d', 'e']],
+    ]);
+  });
+
+  it('puts each row once and at most max items in a write; the rest go next, in order', async () => {
+    const writes: string[][] = [];
+    const commit = new GroupCommit<{ row: string; n: number }, number>(
+      async (_group, items) => {
+        writes.push(items.map((i) => `${i.row}${i.n}`));
+        return items.map((i) => i.n);
+      },
+      { max: 3, rowOf: (i) => i.row },
+    );
+    const items = [
+      { row: 'a', n: 1 },
+      { row: 'a', n: 2 },
+      { row: 'b', n: 3 },
+      { row: 'c', n: 4 },
+      { row: 'd', n: 5 },
+    ];
+    expect(await Promise.all(items.map((i) => commit.add('g', i)))).toEqual([1, 2, 3, 4, 5]);
+    expect(writes).toEqual([
+      ['a1', 'b3', 'c4'],
+      ['a2', 'd5'],
+    ]);
+  });
+
+  it('fails one item on its own Error, every item of a write that throws, and goes on after', async () => {
+    let fail = true;
+    const commit = new GroupCommit<string, string>(
+      async (_group, items) => {
+        if (fail) {
+          fail = false;
+          throw new Error('storage down');
+        }
+        return items.map((i) => (i === 'bad' ? new Error(`refused ${i}`) : i));
+      },
+      { max: 10, rowOf: (i) => i },
+    );
+    const failed = await Promise.allSettled([commit.add('g', 'a'), commit.add('g', 'b')]);
+    expect(failed.map((r) => r.status === 'rejected' && (r.reason as Error).message)).toEqual([
+      'storage down',
+      'storage down',
+    ]);
+    const next = await Promise.allSettled([commit.add('g', 'ok'), commit.add('g', 'bad')]);
+    expect(next[0]).toEqual({ status: 'fulfilled', value: 'ok' });
+    expect(next[1]).toMatchObject({ status: 'rejected', reason: new Error('refused bad') });
   });
 });

@@ -82,3 +82,64 @@ export class BatchedReads<K, V> {
     }
   }
 }
+
+/**
+ * Group commit: items for one group (a table partition) that are added while a write of that group is in
+ * flight go together in the next write, so a burst costs a few transactions instead of one each. A write
+ * takes at most `max` items, each row (`rowOf`) once, since a transaction may touch a row only once; the
+ * rest wait for the next. `write` answers for each item, in order: a value, or an Error for that item
+ * alone. If it throws, every item of that write fails with the error.
+ */
+export class GroupCommit<T, R> {
+  readonly #queues = new Map<string, { item: T; done: (r: R | Error) => void }[]>();
+  readonly #flushing = new Set<string>();
+
+  constructor(
+    private readonly write: (group: string, items: T[]) => Promise<(R | Error)[]>,
+    private readonly options: { max: number; rowOf: (item: T) => string },
+  ) {}
+
+  add(group: string, item: T): Promise<R> {
+    return new Promise((resolve, reject) => {
+      let queue = this.#queues.get(group);
+      if (!queue) this.#queues.set(group, (queue = []));
+      queue.push({ item, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
+      if (!this.#flushing.has(group)) void this.#flush(group);
+    });
+  }
+
+  async #flush(group: string): Promise<void> {
+    this.#flushing.add(group);
+    try {
+      // Items that arrived together go in one write, not the first one alone.
+      await afterPendingIo();
+      for (;;) {
+        const queue = this.#queues.get(group);
+        if (!queue?.length) break;
+        const batch: typeof queue = [];
+        const rows = new Set<string>();
+        for (let i = 0; i < queue.length && batch.length < this.options.max;) {
+          const row = this.options.rowOf(queue[i]!.item);
+          if (rows.has(row)) i++;
+          else {
+            rows.add(row);
+            batch.push(...queue.splice(i, 1));
+          }
+        }
+        let results: (R | Error)[];
+        try {
+          results = await this.write(
+            group,
+            batch.map((b) => b.item),
+          );
+        } catch (e) {
+          results = batch.map(() => (e instanceof Error ? e : new Error(String(e))));
+        }
+        batch.forEach((b, i) => b.done(results[i] ?? new Error('The group write gave no answer.')));
+      }
+    } finally {
+      this.#flushing.delete(group);
+      if (!this.#queues.get(group)?.length) this.#queues.delete(group);
+    }
+  }
+}
