@@ -127,7 +127,7 @@ describe('channelKey', () => {
 });
 
 describe('NotificationLog channel health', () => {
-  it('counts consecutive failures, says once when a channel becomes failing, and when it recovers', async () => {
+  it('counts consecutive failures, says once when a channel becomes failing, and resets on a success', async () => {
     const { log: l, clock } = log();
     expect(await l.channelHealth(teams)).toEqual({
       channelKey: teams,
@@ -158,14 +158,30 @@ describe('NotificationLog channel health', () => {
     expect(await l.recordOutcome(teams, true)).toMatchObject({
       consecutiveFailures: 0,
       failing: false,
-      recovered: true,
       becameFailing: false,
       lastSuccessAt: T0 + 100,
     });
     expect(await l.failingChannels()).toEqual([]);
     expect(await l.channelHealth(teams)).toMatchObject({
       consecutiveFailures: 0,
+      failing: false,
       lastErrorCode: 'CHANNEL.DEAD',
+      lastFailureAt: T0 + 5,
+      lastSuccessAt: T0 + 100,
+    });
+    // A new spell of failures counts from 0, and says so again when it crosses.
+    for (let i = 1; i <= 4; i++) await l.recordOutcome(teams, false, 'CHANNEL.UNREACHABLE');
+    expect(await l.recordOutcome(teams, false, 'CHANNEL.UNREACHABLE')).toMatchObject({
+      consecutiveFailures: 5,
+      becameFailing: true,
+    });
+    // A success on a channel never seen before writes its row.
+    const fresh = channelKey('email', 'new@bank-a.example');
+    clock.now = T0 + 200;
+    await l.recordOutcome(fresh, true);
+    expect(await l.channelHealth(fresh)).toMatchObject({
+      consecutiveFailures: 0,
+      lastSuccessAt: T0 + 200,
     });
   });
 

@@ -54,8 +54,6 @@ export interface ChannelHealth {
 export interface OutcomeResult extends ChannelHealth {
   /** This outcome took the channel to the threshold: tell operators now (once per failing spell). */
   becameFailing: boolean;
-  /** This success ended a failing spell. */
-  recovered: boolean;
 }
 
 export interface NotificationLogOptions {
@@ -322,30 +320,42 @@ export class NotificationLog {
     return out;
   }
 
-  /** Counts one send's outcome for the channel (ETag compare-and-swap, so concurrent outcomes all count). */
+  /**
+   * Counts one send's outcome for the channel. A failure is counted by ETag compare-and-swap, so
+   * concurrent failures all count and exactly one reports the crossing; a success only resets the count,
+   * in one write without a read (a failure racing it then finds its ETag gone and counts again from 0).
+   */
   async recordOutcome(channelKey: string, ok: boolean, code?: string): Promise<OutcomeResult> {
     checkChannelKey(channelKey);
     const t = await this.client();
+    if (ok) {
+      const lastSuccessAt = this.now();
+      try {
+        await t.upsertEntity(
+          { partitionKey: HEALTH, rowKey: channelKey, consecutiveFailures: 0, lastSuccessAt },
+          'Merge',
+        );
+      } catch (e) {
+        wrapStorage('record channel outcome', e);
+      }
+      return { channelKey, consecutiveFailures: 0, failing: false, lastSuccessAt, becameFailing: false };
+    }
     for (let round = 0; ; round++) {
       const row = await this.read(HEALTH, channelKey);
       const before = this.health(channelKey, row);
       const now = this.now();
-      const consecutiveFailures = ok ? 0 : before.consecutiveFailures + 1;
       const entity = {
         partitionKey: HEALTH,
         rowKey: channelKey,
-        consecutiveFailures,
-        ...(ok ? { lastSuccessAt: now } : { lastFailureAt: now, lastErrorCode: code ?? 'CHANNEL.FAILED' }),
+        consecutiveFailures: before.consecutiveFailures + 1,
+        lastFailureAt: now,
+        lastErrorCode: code ?? 'CHANNEL.FAILED',
       };
       try {
         if (row) await t.updateEntity(entity, 'Merge', { etag: row.etag! });
         else await t.createEntity(entity);
         const after = this.health(channelKey, { ...row, ...entity });
-        return {
-          ...after,
-          becameFailing: !before.failing && after.failing,
-          recovered: before.failing && !after.failing,
-        };
+        return { ...after, becameFailing: !before.failing && after.failing };
       } catch (e) {
         const status = statusOf(e);
         if ((status !== 412 && status !== 409) || round >= 20) wrapStorage('record channel outcome', e);
