@@ -68,7 +68,11 @@ const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 export class Outbox {
   private readonly memory: Array<{ rowKey: string; entry: OutboxEntry }> = [];
-  private readonly rowKeys = new Map<string, string>();
+  /**
+   * Emails whose operation is still running: their row and, once written, its ETag, so the status change
+   * is one write (this outbox is the rows' only writer). Dropped when the status is set.
+   */
+  private readonly running = new Map<string, { rowKey: string; entry: OutboxEmail; etag?: string }>();
   private readonly table: OutboxOptions['table'];
   private readonly now: () => number;
   private ready: Promise<TableClient> | undefined;
@@ -102,14 +106,17 @@ export class Outbox {
 
   private async add(entry: OutboxEntry): Promise<void> {
     const rowKey = this.rowKey(entry.at);
-    this.rowKeys.set(`${entry.kind}:${entry.id}`, rowKey);
+    const running =
+      entry.kind === 'email' && entry.status === 'Running' ? { rowKey, entry: entry } : undefined;
+    if (running) this.running.set(entry.id, running);
     const table = await this.tableReady();
-    if (table)
-      await table.upsertEntity(
+    if (table) {
+      const written = await table.upsertEntity(
         { partitionKey: PARTITION, rowKey, kind: entry.kind, ...packJson('entry', entry) },
         'Replace',
       );
-    else this.memory.push({ rowKey, entry });
+      if (running && written.etag) Object.assign(running, { etag: written.etag });
+    } else this.memory.push({ rowKey, entry });
   }
 
   /** Records an email as the emulator accepted it (status Running until its operation ends). */
@@ -135,8 +142,10 @@ export class Outbox {
     status: OutboxEmailStatus,
     error?: { code: string; message: string },
   ): Promise<void> {
-    const rowKey = this.rowKeys.get(`email:${id}`);
-    if (!rowKey) return;
+    const running = this.running.get(id);
+    if (!running) return;
+    this.running.delete(id);
+    const { rowKey } = running;
     const table = await this.tableReady();
     if (!table) {
       const found = this.memory.find((m) => m.rowKey === rowKey)?.entry as OutboxEmail | undefined;
@@ -146,14 +155,12 @@ export class Outbox {
       }
       return;
     }
-    const row = await table.getEntity<Record<string, unknown>>(PARTITION, rowKey);
-    const entry = unpackJson<OutboxEmail>(row, 'entry');
-    if (!entry) return;
-    const next: OutboxEmail = { ...entry, status, ...(error ? { error } : {}) };
+    const next: OutboxEmail = { ...running.entry, status, ...(error ? { error } : {}) };
     await table.updateEntity(
       { partitionKey: PARTITION, rowKey, kind: 'email', ...packJson('entry', next) },
       'Replace',
-      { etag: row.etag },
+      // The row as this outbox wrote it; without its ETag (the write had not answered), whatever is there.
+      running.etag ? { etag: running.etag } : {},
     );
   }
 
@@ -197,7 +204,7 @@ export class Outbox {
 
   async clear(): Promise<void> {
     this.memory.length = 0;
-    this.rowKeys.clear();
+    this.running.clear();
     const table = await this.tableReady();
     if (!table) return;
     for await (const row of table.listEntities({
