@@ -206,6 +206,7 @@ async function run(n, concurrency, storagePid, report = true) {
           ),
         });
     const notifyCpu0 = { host: cpuSeconds(process.pid), storage: cpuSeconds(storagePid) };
+    storageCalls.on = NOTIFY;
     const requested = performance.now();
     for (const [i, payload] of requests.entries()) {
       const res = await fetch(`${host.url}/api/membership-requests`, {
@@ -224,6 +225,8 @@ async function run(n, concurrency, storagePid, report = true) {
         ? await notificationsDelivered(host, r.requestId)
         : await ballotOpen(host, r.requestId);
     const notifyElapsed = (performance.now() - requested) / 1000;
+    storageCalls.on = false;
+    const notifyCalls = { count: storageCalls.count, byKind: new Map(storageCalls.byKind) };
     const notifyCpu = {
       host: cpuSeconds(process.pid) - notifyCpu0.host,
       storage: cpuSeconds(storagePid) - notifyCpu0.storage,
@@ -332,7 +335,11 @@ async function run(n, concurrency, storagePid, report = true) {
         );
       if (NOTIFY)
         console.log(
-          `        before the votes, request.received: ${delivered} deliveries in ${(notifyElapsed * 1000).toFixed(0)} ms (${(delivered / notifyElapsed).toFixed(0)} deliveries/s; CPU ms per delivery: host ${((1000 * notifyCpu.host) / Math.max(1, delivered)).toFixed(2)}, storage ${((1000 * notifyCpu.storage) / Math.max(1, delivered)).toFixed(2)})`,
+          `        before the votes, request.received: ${delivered} deliveries in ${(notifyElapsed * 1000).toFixed(0)} ms (${(delivered / notifyElapsed).toFixed(0)} deliveries/s; CPU ms per delivery: host ${((1000 * notifyCpu.host) / Math.max(1, delivered)).toFixed(2)}, storage ${((1000 * notifyCpu.storage) / Math.max(1, delivered)).toFixed(2)}; storage calls per delivery ${(notifyCalls.count / Math.max(1, delivered)).toFixed(2)})`,
+        );
+      if (NOTIFY && process.env.BENCH_CALLS === '1')
+        console.log(
+          `        storage calls per delivery: ${[...notifyCalls.byKind].map(([k, c]) => `${k} ${(c / Math.max(1, delivered)).toFixed(2)}`).join(', ')}`,
         );
     }
   } finally {
