@@ -1,5 +1,6 @@
 import { TableClient } from '@azure/data-tables';
 import { channelKey, NotificationLog, type NotificationLogOptions } from './notification-log';
+import * as transactions from './table-transaction';
 
 const T0 = Date.UTC(2026, 0, 1);
 const LEASE = 60_000;
@@ -54,6 +55,32 @@ describe('NotificationLog dedupe', () => {
         [teams, 'sent'],
       ].sort(),
     );
+  });
+
+  it("writes a burst of one event's claims and sends together, telling apart the one that existed", async () => {
+    const { log: l } = log();
+    const keys = Array.from({ length: 8 }, (_, i) => channelKey('email', `ops${i}@bank-a.example`));
+    expect(await l.claim('evt-burst', keys[0]!)).toBe('send');
+    await l.markSent('evt-burst', keys[0]!);
+    const spy = jest.spyOn(transactions, 'submitTransaction');
+    try {
+      // Seven new claims and one for a channel sent before: the transaction is refused as a whole and
+      // each claim then goes alone, so the seven still win.
+      expect(await Promise.all(keys.map((k) => l.claim('evt-burst', k)))).toEqual([
+        'already-sent',
+        ...keys.slice(1).map(() => 'send'),
+      ]);
+      spy.mockClear();
+      await Promise.all(keys.slice(1).map((k, i) => l.markSent('evt-burst', k, { messageId: `m-${i}` })));
+      await Promise.all(keys.slice(1).map((k) => l.recordOutcome(k, true)));
+      // One transaction for the seven sends, one for the seven health rows.
+      expect(spy.mock.calls.map(([, actions]) => actions.length)).toEqual([7, 7]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect((await l.deliveries('evt-burst')).every((d) => d.state === 'sent')).toBe(true);
+    expect(await l.record('evt-burst', keys[3]!)).toMatchObject({ messageId: 'm-2', claims: 1 });
+    expect(await l.channelHealth(keys[5]!)).toMatchObject({ consecutiveFailures: 0, lastSuccessAt: T0 });
   });
 
   it('of concurrent claims exactly one gets send', async () => {

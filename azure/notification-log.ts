@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { RestError, type TableClient } from '@azure/data-tables';
+import { RestError, type TableClient, type TableEntity } from '@azure/data-tables';
+import { GroupCommit } from '../runtime/coalesce';
+import { submitTransaction } from './table-transaction';
 import { nowMs } from '../runtime/clock';
 import { wrapStorage } from './tables';
 
@@ -124,6 +126,19 @@ export class NotificationLog {
   private readonly leaseMs: number;
   private readonly threshold: number;
   private ready: Promise<void> | undefined;
+  /**
+   * Row writes of one partition (an event's deliveries, or every channel's health) that a batch of sends
+   * makes together go in one transaction. A create that finds its row answers 'exists' (the transaction
+   * then falls back to one create each, to tell which); a merge-upsert always lands.
+   */
+  private readonly creates = new GroupCommit<TableEntity, 'created' | 'exists'>(
+    (_partition, rows) => this.writeAll(rows, 'create'),
+    { max: 100, rowOf: (r) => r.rowKey },
+  );
+  private readonly merges = new GroupCommit<TableEntity, 'created' | 'exists'>(
+    (_partition, rows) => this.writeAll(rows, 'upsert'),
+    { max: 100, rowOf: (r) => r.rowKey },
+  );
 
   constructor(options: NotificationLogOptions) {
     this.table = options.table;
@@ -139,6 +154,38 @@ export class NotificationLog {
     });
     await this.ready;
     return this.table;
+  }
+
+  private async writeAll(
+    rows: TableEntity[],
+    kind: 'create' | 'upsert',
+  ): Promise<('created' | 'exists' | Error)[]> {
+    const t = await this.client();
+    const one = async (row: TableEntity): Promise<'created' | 'exists' | Error> => {
+      try {
+        if (kind === 'create') await t.createEntity(row);
+        else await t.upsertEntity(row, 'Merge');
+        return 'created';
+      } catch (e) {
+        if (kind === 'create' && statusOf(e) === 409) return 'exists';
+        try {
+          wrapStorage('write notification log', e);
+        } catch (wrapped) {
+          return wrapped as Error;
+        }
+      }
+    };
+    if (rows.length === 1) return [await one(rows[0]!)];
+    try {
+      await submitTransaction(
+        t,
+        rows.map((r) => (kind === 'create' ? ['create', r] : ['upsert', r, 'Merge'])),
+      );
+      return rows.map(() => 'created');
+    } catch {
+      // One of them was refused (a create that exists) or the batch failed: each on its own tells which.
+      return Promise.all(rows.map(one));
+    }
   }
 
   private async read(pk: string, rk: string): Promise<Row | undefined> {
@@ -171,12 +218,7 @@ export class NotificationLog {
         claimedAt: now,
         leaseUntil: now + this.leaseMs,
       };
-      try {
-        await t.createEntity(fresh);
-        return 'send';
-      } catch (e) {
-        if (statusOf(e) !== 409) wrapStorage('claim notification', e);
-      }
+      if ((await this.creates.add(partitionKey, fresh)) === 'created') return 'send';
       const row = await this.read(partitionKey, channelKey);
       if (!row) continue; // deleted in between: create again
       const state = str(row, 'state');
@@ -209,24 +251,17 @@ export class NotificationLog {
   /** The channel accepted it. Idempotent; wins over any concurrent markFailed. */
   async markSent(eventId: string, channelKey: string, detail: { messageId?: string } = {}): Promise<void> {
     checkChannelKey(channelKey);
-    const t = await this.client();
-    try {
-      await t.upsertEntity(
-        {
-          partitionKey: partitionFor(eventId),
-          rowKey: channelKey,
-          eventId,
-          channelKey,
-          state: 'sent',
-          sentAt: this.now(),
-          leaseUntil: 0,
-          ...(detail.messageId ? { messageId: detail.messageId } : {}),
-        },
-        'Merge',
-      );
-    } catch (e) {
-      wrapStorage('mark notification sent', e);
-    }
+    const partitionKey = partitionFor(eventId);
+    await this.merges.add(partitionKey, {
+      partitionKey,
+      rowKey: channelKey,
+      eventId,
+      channelKey,
+      state: 'sent',
+      sentAt: this.now(),
+      leaseUntil: 0,
+      ...(detail.messageId ? { messageId: detail.messageId } : {}),
+    });
   }
 
   /**
@@ -330,14 +365,12 @@ export class NotificationLog {
     const t = await this.client();
     if (ok) {
       const lastSuccessAt = this.now();
-      try {
-        await t.upsertEntity(
-          { partitionKey: HEALTH, rowKey: channelKey, consecutiveFailures: 0, lastSuccessAt },
-          'Merge',
-        );
-      } catch (e) {
-        wrapStorage('record channel outcome', e);
-      }
+      await this.merges.add(HEALTH, {
+        partitionKey: HEALTH,
+        rowKey: channelKey,
+        consecutiveFailures: 0,
+        lastSuccessAt,
+      });
       return { channelKey, consecutiveFailures: 0, failing: false, lastSuccessAt, becameFailing: false };
     }
     for (let round = 0; ; round++) {
