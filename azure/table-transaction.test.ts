@@ -11,7 +11,8 @@ import { entityJson, submitTransaction } from './table-transaction';
 const connectionString = () => process.env['AzureWebJobsStorage']!;
 
 function freshClient(): TableClient {
-  const name = `tx${Date.now()}${Math.floor(Math.random() * 1e6)}`;
+  // Fixed width: the two requests compared must have the same length (content-length).
+  const name = `tx${Date.now()}${String(Math.floor(Math.random() * 1e6)).padStart(6, '0')}`;
   return TableClient.fromConnectionString(connectionString(), name, { allowInsecureConnection: true });
 }
 
