@@ -33,13 +33,16 @@ export async function removeTeamsWebhook(memberId: string): Promise<void> {
 
 /**
  * The member's webhook: what it set itself, or, for a founder that never did, the consortium config's.
- * Undefined when it has none.
+ * Undefined when it has none. The vault is read only when there can be one: the member's channels say it
+ * set a webhook, or it set none and the consortium config names one for it. So planning an event for a
+ * consortium whose members use email alone reads no secret at all (it was a vault read per member).
  */
 export async function teamsWebhookOf(member: Member): Promise<string | undefined> {
+  const founder = getConsortium().members.find((f) => f.id === member.id)?.contacts.teamsWebhook;
+  if (member.channels?.setByMember ? member.channels.teams === null : !founder) return undefined;
   const stored = await platformVault().readSecret(secretName(member.id));
   if (stored) return stored.tags['removed'] === 'true' ? undefined : stored.value;
   if (member.channels?.setByMember) return undefined;
-  const founder = getConsortium().members.find((f) => f.id === member.id)?.contacts.teamsWebhook;
   // A founder's URL from the consortium file is kept in the vault from its first use on, like any other.
   if (founder) await setTeamsWebhook(member.id, founder);
   return founder;
