@@ -7,14 +7,14 @@
 // BENCH_WARMUP=0 (no warm-up ballot), BENCH_PROFILE=file.cpuprofile (the host thread during the votes),
 // BENCH_CALLS=1 (storage calls by method and table). Votes are signed before the requests are sent.
 //
-// Notifications: by default no local cloud runs, so the request's `request.received` notification fails
-// at planning (no Azure connection to read Teams webhooks from Key Vault) and nothing is delivered: the figures are the
-// vote path's alone. BENCH_NOTIFY=1 runs the local cloud in process as `npm start` does (Key Vault and
-// the email emulator), and then votes are timed after the voters were told of the request, as in life:
+// Notifications: by default no local cloud runs and no email service is configured
+// (TRUSTNET_EMAIL_ENDPOINT empty) and no member has a Teams webhook, so every event is planned (the
+// notification orchestration runs) and nothing is delivered: the figures are the vote path's and the
+// decisions'. BENCH_NOTIFY=1 runs the local cloud in process as `npm start` does (Key Vault and the
+// email emulator), and then votes are timed after the voters were told of the request, as in life:
 // the `request.received` deliveries (one per eligible voter and channel) finish first (at most
-// BENCH_NOTIFY_WAIT seconds, default 120) and their own figures (deliveries per second, CPU per delivery)
-// are printed apart. The platform's notifications are never switched off; only the bench's timing keeps
-// the two costs apart.
+// BENCH_NOTIFY_WAIT seconds, default 120) and their own figures (deliveries per second, CPU and storage
+// calls per delivery) are printed apart; the decisions' deliveries run beside the last votes.
 const { randomUUID } = require('node:crypto');
 const { mkdirSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
@@ -359,6 +359,9 @@ async function main() {
       !/^(AzureWebJobsStorage|TRUSTNET_TASK_HUB|TRUSTNET_CONSORTIUM_FILE)$/.test(k)
     )
       process.env[k] = v;
+  // Without the local cloud there is no email service to send through: none is configured (as a
+  // platform without Communication Services), so events are planned and nothing is delivered.
+  if (!NOTIFY) process.env.TRUSTNET_EMAIL_ENDPOINT = '';
   const azurite = await startAzurite();
   process.env.AzureWebJobsStorage = azurite.connectionString;
   storageCalls.port = azurite.ports.table;
