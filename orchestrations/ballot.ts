@@ -58,63 +58,39 @@ const retry = new df.RetryOptions(2000, 5);
 retry.backoffCoefficient = 2;
 
 /**
- * V2: a nudge runs one activity that counts and, when the outcome is certain, closes. A decision costs
- * one activity and one episode fewer than in V1, which matters when many small ballots decide at once.
+ * A ballot counts through `count` at each nudge. V2 counts with DECIDE_BALLOT, which also closes once the
+ * outcome is certain: a decision costs one activity and one episode fewer than in V1 (TALLY_BALLOT, then
+ * CLOSE_BALLOT), which matters when many small ballots decide at once. V1 runs unchanged for the ballots
+ * that started on it.
  */
-const ballotV2: OrchestrationHandler = function* (context: OrchestrationContext) {
-  const ref = context.df.getInput<BallotRef>();
-  let state: BallotState = yield context.df.callActivityWithRetry(OPEN_BALLOT, retry, ref);
-  const deadline = context.df.createTimer(new Date(state.deadline));
-  let outcome = state.outcome;
-  let closed: BallotState | undefined;
-  while (!outcome) {
-    context.df.setCustomStatus({ phase: 'voting', tally: state.tally, deadline: state.deadline });
-    const nudge = context.df.waitForExternalEvent(NUDGE_EVENT);
-    const withdraw = context.df.waitForExternalEvent(WITHDRAW_EVENT);
-    const winner = yield context.df.Task.any([nudge, withdraw, deadline]);
-    if (winner === deadline) outcome = 'expired';
-    else if (winner === withdraw) outcome = 'withdrawn';
-    else {
-      state = yield context.df.callActivityWithRetry(DECIDE_BALLOT, retry, ref);
-      outcome = state.outcome;
-      if (outcome) closed = state;
+const ballot = (count: string, countCloses: boolean): OrchestrationHandler =>
+  function* (context: OrchestrationContext) {
+    const ref = context.df.getInput<BallotRef>();
+    let state: BallotState = yield context.df.callActivityWithRetry(OPEN_BALLOT, retry, ref);
+    const deadline = context.df.createTimer(new Date(state.deadline));
+    let outcome = state.outcome;
+    let closed: BallotState | undefined;
+    while (!outcome) {
+      context.df.setCustomStatus({ phase: 'voting', tally: state.tally, deadline: state.deadline });
+      const nudge = context.df.waitForExternalEvent(NUDGE_EVENT);
+      const withdraw = context.df.waitForExternalEvent(WITHDRAW_EVENT);
+      const winner = yield context.df.Task.any([nudge, withdraw, deadline]);
+      if (winner === deadline) outcome = 'expired';
+      else if (winner === withdraw) outcome = 'withdrawn';
+      else {
+        state = yield context.df.callActivityWithRetry(count, retry, ref);
+        outcome = state.outcome;
+        if (outcome && countCloses) closed = state;
+      }
     }
-  }
-  if (!deadline.isCompleted) deadline.cancel();
-  closed ??= (yield context.df.callActivityWithRetry(CLOSE_BALLOT, retry, {
-    ...ref,
-    outcome,
-  })) as BallotState;
-  context.df.setCustomStatus({ phase: closed.phase, tally: closed.tally, deadline: closed.deadline });
-  return closed;
-};
-
-/** V1, unchanged for the ballots that started on it: a nudge counts, and a decision then closes. */
-const ballotV1: OrchestrationHandler = function* (context: OrchestrationContext) {
-  const ref = context.df.getInput<BallotRef>();
-  let state: BallotState = yield context.df.callActivityWithRetry(OPEN_BALLOT, retry, ref);
-  const deadline = context.df.createTimer(new Date(state.deadline));
-  let outcome = state.outcome;
-  while (!outcome) {
-    context.df.setCustomStatus({ phase: 'voting', tally: state.tally, deadline: state.deadline });
-    const nudge = context.df.waitForExternalEvent(NUDGE_EVENT);
-    const withdraw = context.df.waitForExternalEvent(WITHDRAW_EVENT);
-    const winner = yield context.df.Task.any([nudge, withdraw, deadline]);
-    if (winner === deadline) outcome = 'expired';
-    else if (winner === withdraw) outcome = 'withdrawn';
-    else {
-      state = yield context.df.callActivityWithRetry(TALLY_BALLOT, retry, ref);
-      outcome = state.outcome;
-    }
-  }
-  if (!deadline.isCompleted) deadline.cancel();
-  const closed: BallotState = yield context.df.callActivityWithRetry(CLOSE_BALLOT, retry, {
-    ...ref,
-    outcome,
-  });
-  context.df.setCustomStatus({ phase: closed.phase, tally: closed.tally, deadline: closed.deadline });
-  return closed;
-};
+    if (!deadline.isCompleted) deadline.cancel();
+    closed ??= (yield context.df.callActivityWithRetry(CLOSE_BALLOT, retry, {
+      ...ref,
+      outcome,
+    })) as BallotState;
+    context.df.setCustomStatus({ phase: closed.phase, tally: closed.tally, deadline: closed.deadline });
+    return closed;
+  };
 
 // ---------------------------------------------------------------- activities
 
@@ -388,8 +364,8 @@ async function applyProposal(p: Proposal, context: InvocationContext): Promise<v
   );
 }
 
-df.app.orchestration(BALLOT_ORCHESTRATOR, ballotV2);
-df.app.orchestration(LEGACY_BALLOT_ORCHESTRATOR, ballotV1);
+df.app.orchestration(BALLOT_ORCHESTRATOR, ballot(DECIDE_BALLOT, true));
+df.app.orchestration(LEGACY_BALLOT_ORCHESTRATOR, ballot(TALLY_BALLOT, false));
 df.app.activity(OPEN_BALLOT, {
   extraInputs: [df.input.durableClient()],
   handler: (input: BallotRef, context: InvocationContext) => openBallot(input, context),
