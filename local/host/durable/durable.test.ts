@@ -72,6 +72,36 @@ describe('local host: Durable Functions through the library and the real Durable
     expect(types.at(-1)).toBe('ExecutionCompleted');
   });
 
+  it("commits an activity's result with the episode that takes it, writing no inbox row for it", async () => {
+    const store = host.durable.store;
+    const appended = jest.spyOn(store, 'appendInbox');
+    const commits = jest.spyOn(store, 'commit');
+    let done: Json;
+    let id: string;
+    let appends: unknown[][];
+    let commitCalls: unknown[][];
+    try {
+      id = (await start('helloSequence')).id;
+      done = await waitFor(id);
+    } finally {
+      // Copied first: restoring a spy clears its calls.
+      appends = [...appended.mock.calls];
+      commitCalls = [...commits.mock.calls];
+      appended.mockRestore();
+      commits.mockRestore();
+    }
+    expect(done.output).toEqual(['Hello Tokyo', 'Hello Seattle', 'Hello London']);
+    const mine = (calls: unknown[][]) =>
+      calls.filter((c) => c[0] === id || (c[0] as { instanceId?: string }).instanceId === id);
+    expect(mine(appends)).toEqual([]);
+    // The start, the first episode, then one episode per result; each result is written only there.
+    expect(mine(commitCalls)).toHaveLength(5);
+    // A restart finds no result waiting and no inbox row: what it would redo is in the open tasks only.
+    const stored = await store.load(id);
+    expect(stored?.inbox).toEqual([]);
+    expect(stored?.state.status).toBe('Completed');
+  });
+
   it('serves the samples client helpers: df.app.client.http and df.app.client.timer', async () => {
     const res = await fetch(`${host.url}/api/sample/helloSequence`, { method: 'POST', body: 'x' });
     expect(res.status).toBe(202);

@@ -921,7 +921,10 @@ export class DurableEngine {
         const record = this.#records.get(instanceId);
         if (!record || record.state.executionId !== executionId || TERMINAL.includes(record.state.status))
           return;
-        await this.#deliver(instanceId, message);
+        // Straight to the instance, unwritten: the episode that takes it commits it as history, one
+        // transaction instead of an inbox row and then the episode (see InboxMessage.volatile).
+        record.inbox.push({ ...this.#message(message), volatile: true });
+        this.#schedule(instanceId);
       })
       .catch((e: unknown) =>
         this.#log(

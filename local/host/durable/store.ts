@@ -23,6 +23,12 @@ export interface InboxMessage {
   /** Consumes ids inside the library (retries, long timers): delivered alone in its episode. */
   internal?: boolean;
   reason?: string;
+  /**
+   * Held in memory only, never written as an inbox row: an activity's result, which reaches storage in
+   * the history of the episode that consumes it. Lost in a crash before then, it is made again: a
+   * restart runs every open activity that has no result waiting (at least once, as in Azure).
+   */
+  volatile?: boolean;
 }
 
 export type RuntimeStatus =
@@ -234,7 +240,9 @@ export class DurableStore {
     }
     const last: TransactionAction[] = [
       ['upsert', { partitionKey: pk, rowKey: 'state', ...packJson(state) } as TableEntity, 'Replace'],
-      ...consumed.map((m): TransactionAction => ['delete', { partitionKey: pk, rowKey: `i-${m.seq}` }]),
+      ...consumed
+        .filter((m) => !m.volatile)
+        .map((m): TransactionAction => ['delete', { partitionKey: pk, rowKey: `i-${m.seq}` }]),
       ...added.map((m): TransactionAction => [
         'create',
         { partitionKey: pk, rowKey: `i-${m.seq}`, ...packJson(m) },
