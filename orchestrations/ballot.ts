@@ -112,7 +112,7 @@ async function load(ref: BallotRef): Promise<Tagged<MembershipRequest | Proposal
  */
 export async function currentTally(
   b: Ballot,
-  /** Ids of the ACTIVE members, as a count moments before read them; read afresh when not given. */
+  /** Ids of the ACTIVE members as the deciding count read them; read afresh when not given. */
   activeIds?: ReadonlySet<string>,
 ): Promise<{
   tally: Tally;
