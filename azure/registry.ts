@@ -50,6 +50,11 @@ export type VoteWrite = 'created' | 'duplicate' | 'closed';
 /** RowKey comparisons per query, with the PartitionKey one under Table storage's limit of 15. */
 const MEMBERS_PER_QUERY = 14;
 
+/** A claim's row key: its value as base64url, since names and keys may hold characters row keys may not. */
+function claimRow(value: string): string {
+  return Buffer.from(value).toString('base64url');
+}
+
 /** A string literal inside an OData filter. */
 function quote(value: string): string {
   return value.replace(/'/g, "''");
@@ -605,7 +610,7 @@ export class Registry {
 
   /** Claims `key` in `kind` for `owner`; returns the current owner (the caller when it won). */
   async reserve(kind: 'id' | 'name' | 'key', key: string, owner: string): Promise<string> {
-    const rk = Buffer.from(key).toString('base64url');
+    const rk = claimRow(key);
     try {
       await this.reservations.createEntity({ partitionKey: kind, rowKey: rk, Owner: owner });
       return owner;
@@ -623,10 +628,7 @@ export class Registry {
   async release(claims: Claim[], owner: string): Promise<void> {
     if (!claims.length) return;
     const filter = claims
-      .map(
-        ([kind, key]) =>
-          `(PartitionKey eq '${kind}' and RowKey eq '${Buffer.from(key).toString('base64url')}')`,
-      )
+      .map(([kind, key]) => `(PartitionKey eq '${kind}' and RowKey eq '${claimRow(key)}')`)
       .join(' or ');
     const held: Row[] = [];
     try {

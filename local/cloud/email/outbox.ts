@@ -106,8 +106,8 @@ export class Outbox {
 
   private async add(entry: OutboxEntry): Promise<void> {
     const rowKey = this.rowKey(entry.at);
-    const running =
-      entry.kind === 'email' && entry.status === 'Running' ? { rowKey, entry: entry } : undefined;
+    const running: { rowKey: string; entry: OutboxEmail; etag?: string } | undefined =
+      entry.kind === 'email' && entry.status === 'Running' ? { rowKey, entry } : undefined;
     if (running) this.running.set(entry.id, running);
     const table = await this.tableReady();
     if (table) {
@@ -115,7 +115,7 @@ export class Outbox {
         { partitionKey: PARTITION, rowKey, kind: entry.kind, ...packJson('entry', entry) },
         'Replace',
       );
-      if (running && written.etag) Object.assign(running, { etag: written.etag });
+      if (running) running.etag = written.etag;
     } else this.memory.push({ rowKey, entry });
   }
 
