@@ -1,6 +1,8 @@
 import { json, type Json } from '../test/http';
 import { startTrustNet, testConsortium, type TestConsortium } from '../test/trustnet';
 import { packJson, table } from '../azure/tables';
+import { join } from 'node:path';
+import type { Registry } from '../azure/registry';
 import { BALLOT_ORCHESTRATOR, LEGACY_BALLOT_ORCHESTRATOR, tallyBallot } from './ballot';
 
 type Host = Awaited<ReturnType<typeof startTrustNet>>;
@@ -64,6 +66,51 @@ describe('the ballot orchestration (three founders, majority)', () => {
       'vote.accepted',
       'request.decided',
     ]);
+  });
+
+  /** Reads of the ballot's votes made after its voting closed (the final count's). */
+  async function readsAfterClosing(vote: (id: string) => Promise<void>) {
+    // The host runs the built app: its registry is the one dist's services module made.
+    const services = (await import(join(__dirname, '../dist/functions/edge/services.js'))) as {
+      getRegistry: () => Promise<Registry>;
+    };
+    const registry = await services.getRegistry();
+    const close = jest.spyOn(registry, 'closeVoting');
+    const reads = jest.spyOn(registry, 'decisionsSince');
+    try {
+      const { payload } = await host.apply();
+      const id = payload.requestId;
+      await opened(id);
+      await vote(id);
+      const view = await host.settled(id);
+      const closedAt = close.mock.calls.findIndex(([b]) => b === id);
+      expect(closedAt).toBeGreaterThanOrEqual(0);
+      const after = reads.mock.invocationCallOrder.filter(
+        (order, i) => reads.mock.calls[i]![0] === id && order > close.mock.invocationCallOrder[closedAt]!,
+      );
+      return { view, reads: after.length };
+    } finally {
+      close.mockRestore();
+      reads.mockRestore();
+    }
+  }
+
+  it('counts again after closing, unless every eligible voter had voted', async () => {
+    // Decided with one voter left: a late vote may have landed before the close, so the count is redone.
+    const early = await readsAfterClosing(async (id) => {
+      expect((await host.vote(id, 'bank-a', { decision: 'reject' })).status).toBe(202);
+      expect((await host.vote(id, 'bank-b', { decision: 'reject' })).status).toBe(202);
+    });
+    expect(early.view).toMatchObject({ phase: 'rejected', tally: { approve: 0, reject: 2, eligible: 3 } });
+    expect(early.reads).toBe(1);
+    // Decided by the last eligible voter: no other vote can come, so the deciding count is the final one.
+    const last = await readsAfterClosing(async (id) => {
+      expect((await host.vote(id, 'bank-a', { decision: 'approve' })).status).toBe(202);
+      expect((await host.vote(id, 'bank-b', { decision: 'reject' })).status).toBe(202);
+      expect((await host.vote(id, 'bank-c', { decision: 'reject' })).status).toBe(202);
+    });
+    expect(last.view).toMatchObject({ phase: 'rejected', tally: { approve: 1, reject: 2, eligible: 3 } });
+    expect(last.reads).toBe(0);
   });
 
   it('finishes a ballot that started on V1 on V1, auditing it once', async () => {

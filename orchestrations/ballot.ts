@@ -193,7 +193,7 @@ export async function decideBallot(ref: BallotRef, context: InvocationContext): 
   const loaded = await load(ref);
   const { tally, outcome, active } = await currentTally(loaded.value);
   if (!outcome) return stateOf(loaded.value, tally);
-  return closeBallot({ ...ref, outcome }, context, { loaded, active });
+  return closeBallot({ ...ref, outcome }, context, { loaded, active, tally });
 }
 
 const PHASE_OF: Record<Outcome, Phase> = {
@@ -206,8 +206,8 @@ const PHASE_OF: Record<Outcome, Phase> = {
 export async function closeBallot(
   input: BallotRef & { outcome: Outcome },
   context: InvocationContext,
-  /** What the deciding count had just read: the ballot's record and who was ACTIVE. */
-  known?: { loaded: Tagged<MembershipRequest | Proposal>; active: ReadonlySet<string> },
+  /** What the deciding count had just read: the ballot's record, who was ACTIVE, and its tally. */
+  known?: { loaded: Tagged<MembershipRequest | Proposal>; active: ReadonlySet<string>; tally: Tally },
 ): Promise<BallotState> {
   const registry = await getRegistry();
   const audit = await getAudit();
@@ -217,9 +217,11 @@ export async function closeBallot(
   // No vote is written after this (the door writes each with the ballot's guard row, removed here), so
   // the count below is final: every vote the door accepted is in it. By the policies' monotonicity the
   // votes accepted since the deciding one cannot change a decided outcome. Eligibility is the deciding
-  // count's.
+  // count's. When that count already held a vote from every eligible voter, no other can come (one row
+  // per voter), so it is the final count and is not read again.
   await registry.closeVoting(b.id);
-  const { tally } = await currentTally(b, known?.active);
+  const everyoneVoted = known && known.tally.approve + known.tally.reject === known.tally.eligible;
+  const { tally } = everyoneVoted ? known : await currentTally(b, known?.active);
   const decidedAt = new Date(nowMs()).toISOString();
   const decided = (outcome: Outcome | undefined, t: Tally | undefined): Parameters<typeof audit.append>[0] =>
     b.kind === 'request'
