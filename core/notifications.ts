@@ -318,7 +318,7 @@ export function recipientKey(r: Recipient): string {
 }
 
 /** Members who hear the consortium's news: not those removed, nor applicants still onboarding. */
-function currentMembers(members: Member[]): string[] {
+function currentMembers(members: readonly Member[]): string[] {
   return members.filter((m) => m.status === 'ACTIVE' || m.status === 'SUSPENDED').map((m) => m.id);
 }
 
@@ -328,7 +328,7 @@ function currentMembers(members: Member[]): string[] {
  * its request only once members have acted on it: a join request names addresses nobody has checked,
  * so acknowledging it at once would let anyone make the platform mail anyone.
  */
-export function recipientsOf(event: NotificationEvent, members: Member[]): Recipient[] {
+export function recipientsOf(event: NotificationEvent, members: readonly Member[]): Recipient[] {
   const active = new Set(members.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
   const chosen = new Map<string, Role>();
   const add = (ids: Iterable<string>, role: Role) => {

@@ -153,20 +153,30 @@ describe('notifications end to end: Teams cards and email to the people who must
     )!;
     expect(done).toBeDefined();
     const first = await host.instance(done.instanceId);
-    expect(first.input).toMatchObject({ kind: 'request.received' });
-    // Run the very same event through the orchestration again, as a replay after a lost checkpoint would.
-    const again = await fetch(
-      `${host.url}/runtime/webhooks/durabletask/orchestrators/notifyDeliverV2/${encodeURIComponent(done.instanceId)}`,
-      { method: 'POST', body: JSON.stringify(first.input) },
-    );
-    expect(again.status).toBe(202);
-    const rerun = await until(
-      'the second run did not finish',
-      () => host.instance(done.instanceId),
-      (st) => st?.runtimeStatus === 'Completed',
-    );
-    expect(rerun.output).toMatchObject({ sent: 0, failed: 0 });
-    expect(rerun.output.skipped).toBeGreaterThan(0);
+    // Planned before it started: the event and its deliveries, one per recipient and channel.
+    expect(first.name).toBe('notifyDeliverV3');
+    expect(first.input.event).toMatchObject({ kind: 'request.received' });
+    expect(first.input.deliveries.length).toBe(first.output.deliveries);
+    // Run the very same event through each orchestration again, as a replay after a lost checkpoint would:
+    // V3 with the planned deliveries, and V2 (a plan that failed in `notify`, or started before V3),
+    // which plans them itself.
+    for (const [name, input] of [
+      ['notifyDeliverV3', first.input],
+      ['notifyDeliverV2', first.input.event],
+    ] as const) {
+      const again = await fetch(
+        `${host.url}/runtime/webhooks/durabletask/orchestrators/${name}/${encodeURIComponent(done.instanceId)}`,
+        { method: 'POST', body: JSON.stringify(input) },
+      );
+      expect(again.status).toBe(202);
+      const rerun = await until(
+        `the second run (${name}) did not finish`,
+        () => host.instance(done.instanceId),
+        (st) => st?.name === name && st.runtimeStatus === 'Completed',
+      );
+      expect(rerun.output).toMatchObject({ deliveries: first.output.deliveries, sent: 0, failed: 0 });
+      expect(rerun.output.skipped).toBe(first.output.deliveries);
+    }
     expect(teams.posts.filter(requestCard)).toHaveLength(before);
     expect((await outbox()).filter((i) => i.kind === 'email')).toHaveLength(emailsBefore);
   });

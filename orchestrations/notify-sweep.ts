@@ -114,7 +114,8 @@ export async function announceVotes(client: DurableClient, context?: InvocationC
         tally: liveTally(b, known.votes, active),
         deadline: b.deadline,
       };
-      await notify(client, event, context);
+      // The members read above serve every plan of this sweep.
+      await notify(client, event, context, members);
       raised++;
     }
     if (!page.continuation) break;
@@ -150,6 +151,7 @@ export async function remindDeadlines(client: DurableClient, context?: Invocatio
         voted: votes.map((v) => v.voter),
       },
       context,
+      members,
     );
   }
   return open.length;

@@ -7,6 +7,7 @@ import { channelKey, NotificationLog } from '../azure/notification-log';
 import { table } from '../azure/tables';
 import { ChannelError, TeamsSender } from '../azure/teams-webhook';
 import { maskWebhookUrl } from '../core/mask';
+import type { Member } from '../core/membership';
 import {
   notificationEvent,
   recipientsOf,
@@ -26,19 +27,26 @@ import { emailsOf, OPERATORS, operatorEmails, operatorsWebhook, teamsWebhookOf }
 
 /**
  * Delivering one notification event to everyone it concerns, on every channel they have. Callers (an
- * activity, a timer) call `notify`, which starts `notifyDeliverV1` with the event id as its instance id
- * and returns: a replayed orchestration or a re-run activity asks again and finds it started, and a slow
- * or dead channel never holds up a vote or an onboarding.
+ * activity, a timer) call `notify`, which plans the deliveries (one per recipient and channel) and starts
+ * the delivery orchestration with them, the event id as its instance id, and returns: a replayed
+ * orchestration or a re-run activity asks again and finds it started, and a slow or dead channel never
+ * holds up a vote or an onboarding. An event with nobody to tell on any channel starts nothing.
  *
- * The orchestration plans the deliveries (one per recipient and channel), sends them all in parallel,
- * and re-sends those that failed transiently after durable timers, never waiting inside an activity.
+ * The orchestration sends the deliveries in parallel and re-sends those that failed transiently after
+ * durable timers, never waiting inside an activity.
  * Each send claims (event, channel) in the notification log first, so nothing is sent twice even when
  * the orchestration replays or an activity runs again. History holds no webhook URL: a delivery names
  * its owner, and the send activity reads the URL from Key Vault.
  */
 
-export const DELIVER_ORCHESTRATOR = 'notifyDeliverV2';
-/** Sends one delivery per activity; kept for instances started before V2. */
+/** Given the event and its deliveries, planned before it starts. */
+export const DELIVER_ORCHESTRATOR = 'notifyDeliverV3';
+/**
+ * Given the event only, plans the deliveries in an activity (with retries): for a plan that failed in
+ * `notify` (the registry or the vault did not answer), and for instances started before V3.
+ */
+export const PLANNING_DELIVER_ORCHESTRATOR = 'notifyDeliverV2';
+/** Plans, then sends one delivery per activity; kept for instances started before V2. */
 export const LEGACY_DELIVER_ORCHESTRATOR = 'notifyDeliverV1';
 export const PLAN_ACTIVITY = 'notifyPlanV1';
 export const SEND_ACTIVITY = 'notifySendV1';
@@ -100,21 +108,45 @@ export function notificationInstanceId(eventId: string): string {
   return `notify:${eventId}`;
 }
 
+/** The input of DELIVER_ORCHESTRATOR. */
+export interface PlannedEvent {
+  event: NotificationEvent;
+  deliveries: Delivery[];
+}
+
 /**
- * Starts delivering the event unless it has been started before. Never throws: a notification that
- * cannot even be queued is logged (without secrets) and given up, so the caller's work goes on.
+ * Starts delivering the event unless it has been started before; plans first, and starts nothing when
+ * nobody is to be told on any channel. `members` is the registry's members if the caller has just read
+ * them (a sweep announcing many events), so that each plan does not read them again. Never throws: a
+ * notification that cannot even be queued is logged (without secrets) and given up, so the caller's work
+ * goes on. A plan that fails leaves the planning to the orchestration, which retries it.
  */
 export async function notify(
   client: DurableClient,
   input: NotificationEventInput,
   context?: InvocationContext,
+  members?: readonly Member[],
 ): Promise<void> {
   try {
     const event = notificationEvent(input);
+    let deliveries: Delivery[] | undefined;
+    try {
+      deliveries = await planDeliveries(event, members);
+    } catch (e) {
+      context?.warn(
+        `Notification ${event.id} could not be planned now; its orchestration will: ${String((e as Error)?.message ?? e).slice(0, 300)}`,
+      );
+    }
+    if (deliveries?.length === 0) return;
     const instanceId = notificationInstanceId(event.id);
     const status = await client.getStatus(instanceId).catch(() => undefined);
     if (status?.runtimeStatus) return;
-    await client.startNew(DELIVER_ORCHESTRATOR, { instanceId, input: event });
+    if (deliveries)
+      await client.startNew(DELIVER_ORCHESTRATOR, {
+        instanceId,
+        input: { event, deliveries } satisfies PlannedEvent,
+      });
+    else await client.startNew(PLANNING_DELIVER_ORCHESTRATOR, { instanceId, input: event });
   } catch (e) {
     // A start that lost a race with another start finds the instance there: that is success.
     const message = e instanceof Error ? e.message : String(e);
@@ -125,14 +157,23 @@ export async function notify(
 
 // ---------------------------------------------------------------- the orchestration
 
-const deliver = (batched: boolean): OrchestrationHandler =>
+/**
+ * The delivery orchestrations: `planned` ones are given the deliveries (V3); the others plan them first
+ * in an activity. `batched` ones send a batch of deliveries per activity (V2, V3); V1 one each.
+ */
+const deliver = ({ planned, batched }: { planned: boolean; batched: boolean }): OrchestrationHandler =>
   function* (context: OrchestrationContext) {
-    const event = context.df.getInput<NotificationEvent>();
-    const deliveries: Delivery[] = yield context.df.callActivityWithRetry(
-      PLAN_ACTIVITY,
-      new df.RetryOptions(5_000, 5),
-      event,
-    );
+    let event: NotificationEvent;
+    let deliveries: Delivery[];
+    if (planned) ({ event, deliveries } = context.df.getInput<PlannedEvent>());
+    else {
+      event = context.df.getInput<NotificationEvent>();
+      deliveries = yield context.df.callActivityWithRetry(
+        PLAN_ACTIVITY,
+        new df.RetryOptions(5_000, 5),
+        event,
+      );
+    }
     let pending = deliveries.map((delivery, index) => ({ delivery, index }));
     const outcomes: SendOutcome[] = deliveries.map(() => ({ state: 'retry' }));
     for (let round = 0; round <= RESEND_DELAYS_MS.length && pending.length > 0; round++) {
@@ -178,9 +219,12 @@ const deliver = (batched: boolean): OrchestrationHandler =>
 // ---------------------------------------------------------------- activities
 
 /** Who hears of the event, on which channels. Reads the registry and the vault; returns no secret. */
-export async function planDeliveries(event: NotificationEvent): Promise<Delivery[]> {
-  const registry = await getRegistry();
-  const members = await registry.allMembers();
+export async function planDeliveries(
+  event: NotificationEvent,
+  /** The registry's members, if the caller has just read them. */
+  known?: readonly Member[],
+): Promise<Delivery[]> {
+  const members = known ?? (await (await getRegistry()).allMembers());
   const byId = new Map(members.map((m) => [m.id, m]));
   const emailOn = Boolean(readSetting('TRUSTNET_EMAIL_ENDPOINT'));
   const out: Delivery[] = [];
@@ -397,8 +441,9 @@ export async function sendBatch(
   return outcomes;
 }
 
-df.app.orchestration(DELIVER_ORCHESTRATOR, deliver(true));
-df.app.orchestration(LEGACY_DELIVER_ORCHESTRATOR, deliver(false));
+df.app.orchestration(DELIVER_ORCHESTRATOR, deliver({ planned: true, batched: true }));
+df.app.orchestration(PLANNING_DELIVER_ORCHESTRATOR, deliver({ planned: false, batched: true }));
+df.app.orchestration(LEGACY_DELIVER_ORCHESTRATOR, deliver({ planned: false, batched: false }));
 df.app.activity(SEND_BATCH_ACTIVITY, {
   extraInputs: [df.input.durableClient()],
   handler: (
