@@ -498,10 +498,15 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   });
   const actualPort = (server.address() as AddressInfo).port;
   baseUrl = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${actualPort}`;
+  // As Core Tools does (and Azure, with the app's name): where the app answers. Without it the durable
+  // client rewrites its webhook URLs to localhost:7071 on every getClient, whatever the port.
+  const ownHostname = process.env['WEBSITE_HOSTNAME'] === undefined;
+  if (ownHostname) process.env['WEBSITE_HOSTNAME'] = new URL(baseUrl).host;
   try {
     if (durable.hasOrchestrations) await durable.start();
   } catch (e) {
     server.close();
+    if (ownHostname) delete process.env['WEBSITE_HOSTNAME'];
     throw new HostStartError(
       `Durable task hub "${hubName}" could not be read from storage (AzureWebJobsStorage): ${(e as Error).message}`,
     );
@@ -510,6 +515,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     await timers.start();
   } catch (e) {
     server.close();
+    if (ownHostname) delete process.env['WEBSITE_HOSTNAME'];
     throw new HostStartError(
       `Timer schedule status could not be read from storage (AzureWebJobsStorage): ${(e as Error).message}`,
     );
@@ -537,6 +543,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
           .runAppHook('appTerminate', app.dir)
           .catch((e: unknown) => hostLog('error', `appTerminate hook failed: ${(e as Error).message}`));
         clock.uninstall();
+        if (ownHostname) delete process.env['WEBSITE_HOSTNAME'];
       })();
       return stopping;
     },

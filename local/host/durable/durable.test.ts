@@ -59,6 +59,10 @@ describe('local host: Durable Functions through the library and the real Durable
   it('runs an activity sequence and answers the check-status URLs', async () => {
     const started = await start('helloSequence');
     expect(started.statusQueryGetUri).toContain(`/runtime/webhooks/durabletask/instances/${started.id}`);
+    // The host says where it answers, as Core Tools does: the durable client then keeps its URLs (without
+    // WEBSITE_HOSTNAME it rewrites them to localhost:7071 on every getClient, whatever the port).
+    expect(process.env['WEBSITE_HOSTNAME']).toBe(new URL(host.url).host);
+    expect(new URL(started.statusQueryGetUri).host).toBe(new URL(host.url).host);
     const done = await waitFor(started.id);
     expect(done).toMatchObject({
       runtimeStatus: 'Completed',
