@@ -41,22 +41,59 @@ describe('registry', () => {
     jws: 'x.y.z',
   });
 
+  const ownerOf = async (kind: 'id' | 'name' | 'key', value: string, owner: string) =>
+    (await registry.reserve(kind, value, owner)).owner;
+
   it('releases only the claims its owner still holds', async () => {
     const owner = randomUUID();
     const other = randomUUID();
     const tag = randomUUID().slice(0, 8);
     const claims = claimsOf(`bank-${tag}`, `O=Bank ${tag}, L=Paris, C=FR`, `key-${tag}`);
-    for (const [kind, value] of claims) expect(await registry.reserve(kind, value, owner)).toBe(owner);
+    for (const [kind, value] of claims) expect(await ownerOf(kind, value, owner)).toBe(owner);
     // The name is taken over meanwhile (released, then claimed by another request).
     await registry.release([claims[1]!], owner);
-    expect(await registry.reserve('name', claims[1]![1], other)).toBe(other);
+    expect(await ownerOf('name', claims[1]![1], other)).toBe(other);
     await registry.release(claims, owner);
     // Free again: id and key; the name stays with its new owner.
     const third = randomUUID();
-    expect(await registry.reserve('id', claims[0]![1], third)).toBe(third);
-    expect(await registry.reserve('key', claims[2]![1], third)).toBe(third);
-    expect(await registry.reserve('name', claims[1]![1], third)).toBe(other);
+    expect(await ownerOf('id', claims[0]![1], third)).toBe(third);
+    expect(await ownerOf('key', claims[2]![1], third)).toBe(third);
+    expect(await ownerOf('name', claims[1]![1], third)).toBe(other);
     await registry.release([], owner);
+  });
+
+  it('releases claims on the ETags reserve gave, without reading them, and never one taken over', async () => {
+    const owner = randomUUID();
+    const other = randomUUID();
+    const tag = randomUUID().slice(0, 8);
+    const claims = claimsOf(`bank-${tag}`, `O=Bank ${tag}, L=Paris, C=FR`, `key-${tag}`);
+    const tags: Partial<Record<'id' | 'name' | 'key', string>> = {};
+    for (const [kind, value] of claims) {
+      const r = await registry.reserve(kind, value, owner);
+      expect(r.owner).toBe(owner);
+      expect(r.etag).toEqual(expect.any(String));
+      tags[kind] = r.etag;
+    }
+    // Asking again (an idempotent resubmission) answers the same claim and ETag; another owner gets none.
+    expect(await registry.reserve('id', claims[0]![1], owner)).toEqual({ owner, etag: tags.id });
+    expect(await registry.reserve('id', claims[0]![1], other)).toEqual({ owner });
+    // The name is released and taken over meanwhile: its old ETag no longer deletes it.
+    await registry.release([claims[1]!], owner, tags);
+    expect(await ownerOf('name', claims[1]![1], other)).toBe(other);
+    const reads = jest.spyOn(
+      (registry as unknown as { reservations: TableClient }).reservations,
+      'listEntities',
+    );
+    try {
+      await registry.release(claims, owner, tags);
+      expect(reads).not.toHaveBeenCalled();
+    } finally {
+      reads.mockRestore();
+    }
+    const third = randomUUID();
+    expect(await ownerOf('id', claims[0]![1], third)).toBe(third);
+    expect(await ownerOf('key', claims[2]![1], third)).toBe(third);
+    expect(await ownerOf('name', claims[1]![1], third)).toBe(other);
   });
 
   it('updates from the record as read, and reads again when it has changed since', async () => {

@@ -4,7 +4,15 @@ import { inChunks } from '../runtime/parallel';
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { submitTransaction } from './table-transaction';
 import type { JWK } from 'jose';
-import type { Claim, Member, MemberStatus, MembershipRequest, Proposal, Vote } from '../core/membership';
+import type {
+  Claim,
+  ClaimTags,
+  Member,
+  MemberStatus,
+  MembershipRequest,
+  Proposal,
+  Vote,
+} from '../core/membership';
 import {
   decodeToken,
   encodeToken,
@@ -608,41 +616,56 @@ export class Registry {
 
   // ----- reservations -----
 
-  /** Claims `key` in `kind` for `owner`; returns the current owner (the caller when it won). */
-  async reserve(kind: 'id' | 'name' | 'key', key: string, owner: string): Promise<string> {
+  /**
+   * Claims `key` in `kind` for `owner`; returns the current owner (the caller when it won) and, when it is
+   * the caller, the claim row's ETag, which releases it without a read (claim rows are never updated).
+   */
+  async reserve(kind: Claim[0], key: string, owner: string): Promise<{ owner: string; etag?: string }> {
     const rk = claimRow(key);
     try {
-      await this.reservations.createEntity({ partitionKey: kind, rowKey: rk, Owner: owner });
-      return owner;
+      const created = await this.reservations.createEntity({ partitionKey: kind, rowKey: rk, Owner: owner });
+      return { owner, ...(created.etag ? { etag: created.etag } : {}) };
     } catch (e) {
       if (statusOf(e) !== 409) wrapStorage(`reserve ${kind}`, e);
       const row = await getRow(this.reservations, kind, rk);
-      return row ? String(row['Owner']) : owner;
+      if (!row) return { owner };
+      const holder = String(row['Owner']);
+      return { owner: holder, ...(holder === owner && row.etag ? { etag: row.etag } : {}) };
     }
   }
 
   /**
-   * Frees the claims `owner` holds (one read for all of them, then a delete of each still its own, on the
-   * ETag read, so a claim taken over meanwhile stays with its new owner).
+   * Frees the claims `owner` holds, each deleted on its row's ETag, so a claim taken over meanwhile stays
+   * with its new owner. The ETags are `tags` (from reserve) where known; the other claims are read first,
+   * all in one query.
    */
-  async release(claims: Claim[], owner: string): Promise<void> {
+  async release(claims: Claim[], owner: string, tags: ClaimTags = {}): Promise<void> {
     if (!claims.length) return;
-    const filter = claims
-      .map(([kind, key]) => `(PartitionKey eq '${kind}' and RowKey eq '${claimRow(key)}')`)
-      .join(' or ');
-    const held: Row[] = [];
-    try {
-      for await (const row of this.reservations.listEntities<Record<string, unknown>>({
-        queryOptions: { filter },
-      }))
-        if (row['Owner'] === owner) held.push(row as Row);
-    } catch (e) {
-      wrapStorage('read reservations', e);
+    const held: { partitionKey: string; rowKey: string; etag: string }[] = [];
+    const unknown: Claim[] = [];
+    for (const claim of claims) {
+      const etag = tags[claim[0]];
+      if (etag) held.push({ partitionKey: claim[0], rowKey: claimRow(claim[1]), etag });
+      else unknown.push(claim);
+    }
+    if (unknown.length) {
+      const filter = unknown
+        .map(([kind, key]) => `(PartitionKey eq '${kind}' and RowKey eq '${claimRow(key)}')`)
+        .join(' or ');
+      try {
+        for await (const row of this.reservations.listEntities<Record<string, unknown>>({
+          queryOptions: { filter },
+        }))
+          if (row['Owner'] === owner && row.etag)
+            held.push({ partitionKey: row.partitionKey!, rowKey: row.rowKey!, etag: row.etag });
+      } catch (e) {
+        wrapStorage('read reservations', e);
+      }
     }
     await Promise.all(
       held.map(async (row) => {
         try {
-          await this.reservations.deleteEntity(row.partitionKey!, row.rowKey!, { etag: row.etag });
+          await this.reservations.deleteEntity(row.partitionKey, row.rowKey, { etag: row.etag });
         } catch (e) {
           if (statusOf(e) !== 404 && statusOf(e) !== 412) wrapStorage(`release ${row.partitionKey}`, e);
         }

@@ -5,7 +5,7 @@ import type { JWK } from 'jose';
 import { canonicalJson } from '../../core/audit';
 import { findOverlap, parseCidr } from '../../core/cidr';
 import { addDuration, parseDuration } from '../../core/duration';
-import { claimsOf, type Applicant, type MembershipRequest } from '../../core/membership';
+import { claimsOf, type Applicant, type ClaimTags, type MembershipRequest } from '../../core/membership';
 import { keyThumbprint, verifyJws } from '../../core/signed';
 import { parseLegalName, sameLegalName, formatLegalName, LegalNameError } from '../../core/x500';
 import { BALLOT_ORCHESTRATOR, type BallotRef } from '../../orchestrations/ballot';
@@ -132,10 +132,12 @@ export async function submitRequest(
 
   // Reservations make the id, name and key checks exact under concurrent submissions.
   const claims = claimsOf(applicant.id, formatLegalName(legalName), thumbprint);
+  const claimTags: ClaimTags = {};
   for (const [kind, value] of claims) {
-    const owner = await registry.reserve(kind, value, requestId);
+    const { owner, etag } = await registry.reserve(kind, value, requestId);
+    if (etag) claimTags[kind] = etag;
     if (owner !== requestId) {
-      await registry.release(claims, requestId);
+      await registry.release(claims, requestId, claimTags);
       if (kind === 'key') throw tooMany('REQUEST.LIMIT', 'This key already has an open membership request.');
       throw conflict(
         kind === 'id' ? 'ID.TAKEN' : 'NAME.TAKEN',
@@ -162,6 +164,7 @@ export async function submitRequest(
     deadline: addDuration(openedAt, parseDuration(config.votingWindow)).toISOString(),
     steps: [],
     jws: parsed.jws,
+    claimTags,
   };
   const { created, request: stored } = await registry.createRequest(record);
   if (!created && stored.fingerprint !== print)
