@@ -77,25 +77,39 @@ describe('the ballot orchestration (three founders, majority)', () => {
     const registry = await services.getRegistry();
     const close = jest.spyOn(registry, 'closeVoting');
     const reads = jest.spyOn(registry, 'decisionsSince');
+    const memberReads = jest.spyOn(registry, 'allMembers');
     try {
       const { payload } = await host.apply();
       const id = payload.requestId;
       await opened(id);
       await vote(id);
       const view = await host.settled(id);
+      // The decision's notification is planned (with who hears of it) before the activity ends.
+      await host.until(
+        'the orchestration to finish',
+        async () => host.durable.getState(id),
+        (r) => r?.state.status === 'Completed',
+      );
+      expect(await host.instance(`notify:request.decided:${id}`)).toMatchObject({
+        input: { deliveries: expect.arrayContaining([expect.objectContaining({ owner: 'bank-a' })]) },
+      });
       const closedAt = close.mock.calls.findIndex(([b]) => b === id);
       expect(closedAt).toBeGreaterThanOrEqual(0);
       const after = reads.mock.invocationCallOrder.filter(
         (order, i) => reads.mock.calls[i]![0] === id && order > close.mock.invocationCallOrder[closedAt]!,
       );
-      return { view, reads: after.length };
+      const since = (spy: jest.SpyInstance) =>
+        spy.mock.invocationCallOrder.filter((order) => order > close.mock.invocationCallOrder[closedAt]!)
+          .length;
+      return { view, reads: after.length, memberReads: since(memberReads) };
     } finally {
       close.mockRestore();
       reads.mockRestore();
+      memberReads.mockRestore();
     }
   }
 
-  it('counts again after closing, unless every eligible voter had voted', async () => {
+  it('counts again after closing, unless every eligible voter had voted; reads the members once', async () => {
     // Decided with one voter left: a late vote may have landed before the close, so the count is redone.
     const early = await readsAfterClosing(async (id) => {
       expect((await host.vote(id, 'bank-a', { decision: 'reject' })).status).toBe(202);
@@ -103,6 +117,8 @@ describe('the ballot orchestration (three founders, majority)', () => {
     });
     expect(early.view).toMatchObject({ phase: 'rejected', tally: { approve: 0, reject: 2, eligible: 3 } });
     expect(early.reads).toBe(1);
+    // The members the deciding count read are those the plan of who hears of the decision uses.
+    expect(early.memberReads).toBe(0);
     // Decided by the last eligible voter: no other vote can come, so the deciding count is the final one.
     const last = await readsAfterClosing(async (id) => {
       expect((await host.vote(id, 'bank-a', { decision: 'approve' })).status).toBe(202);

@@ -6,6 +6,7 @@ import {
   PROPOSAL_TRANSITIONS,
   requestClaims,
   type Ballot,
+  type Member,
   type MembershipRequest,
   type Outcome,
   type Phase,
@@ -190,10 +191,13 @@ export async function tallyBallot(ref: BallotRef): Promise<BallotState> {
 
 /** Counts; once the outcome is certain, closes the ballot (see closeBallot) and returns it closed. */
 export async function decideBallot(ref: BallotRef, context: InvocationContext): Promise<BallotState> {
-  const loaded = await load(ref);
-  const { tally, outcome, active } = await currentTally(loaded.value);
+  // The members whole, not only their statuses: a count that decides goes on to tell them (the plan of
+  // who hears of it reads them), and this is nearly always called to decide (a door saw the outcome).
+  const [loaded, members] = await Promise.all([load(ref), (await getRegistry()).allMembers()]);
+  const active = new Set(members.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
+  const { tally, outcome } = await currentTally(loaded.value, active);
   if (!outcome) return stateOf(loaded.value, tally);
-  return closeBallot({ ...ref, outcome }, context, { loaded, active, tally });
+  return closeBallot({ ...ref, outcome }, context, { loaded, active, tally, members });
 }
 
 const PHASE_OF: Record<Outcome, Phase> = {
@@ -206,8 +210,13 @@ const PHASE_OF: Record<Outcome, Phase> = {
 export async function closeBallot(
   input: BallotRef & { outcome: Outcome },
   context: InvocationContext,
-  /** What the deciding count had just read: the ballot's record, who was ACTIVE, and its tally. */
-  known?: { loaded: Tagged<MembershipRequest | Proposal>; active: ReadonlySet<string>; tally: Tally },
+  /** What the deciding count had just read: the ballot's record, the members, who was ACTIVE, its tally. */
+  known?: {
+    loaded: Tagged<MembershipRequest | Proposal>;
+    active: ReadonlySet<string>;
+    tally: Tally;
+    members?: readonly Member[];
+  },
 ): Promise<BallotState> {
   const registry = await getRegistry();
   const audit = await getAudit();
@@ -261,7 +270,7 @@ export async function closeBallot(
     );
     if (firstClose && input.outcome !== 'approved') {
       const r = closed as MembershipRequest;
-      await registry.release(requestClaims(r), r.id);
+      await registry.release(requestClaims(r), r.id, r.claimTags);
     }
   } else {
     // The proposal's effect lands before its phase changes, so whoever sees "approved" sees the effect.
@@ -296,6 +305,8 @@ export async function closeBallot(
     df.getClient(context),
     ballotDecided(record, record.outcome ?? input.outcome, record.tally ?? tally, subject),
     context,
+    // A request's close changes no member, so the count's read serves the plan; a proposal's may have.
+    b.kind === 'request' ? known?.members : undefined,
   );
   // Approval means nothing until the bank's node runs: onboarding starts here (orchestrations/provision.ts).
   if (b.kind === 'request' && record.outcome === 'approved')
