@@ -66,6 +66,11 @@ async function main() {
   };
   await Promise.all(Array.from({ length: concurrency }, sender));
   agent.destroy();
-  parentPort.postMessage({ latencies, elapsedMs: last - t0, cpuSeconds: threadCpuSeconds() - cpu0 });
+  parentPort.postMessage({
+    latencies,
+    elapsedMs: last - t0,
+    startedAt: performance.timeOrigin + t0,
+    cpuSeconds: threadCpuSeconds() - cpu0,
+  });
 }
 main().catch((e) => parentPort.postMessage({ error: String(e && e.stack ? e.stack : e) }));
