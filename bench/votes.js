@@ -353,7 +353,45 @@ async function run(n, concurrency, storagePid, report = true) {
   }
 }
 
+/**
+ * CPU microseconds per loopback HTTP round trip (4,000 of them, 8 at a time, in this process): how fast the
+ * machine is at what the votes mostly cost (sockets, HTTP parsing). The same code's votes/s follows it
+ * from run to run on a shared machine, so runs are compared with it beside them.
+ */
+async function loopbackMicros() {
+  const server = http.createServer((req, res) => req.resume().on('end', () => res.end('ok')));
+  await new Promise((res) => server.listen(0, '127.0.0.1', res));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  const { port } = server.address();
+  const body = 'x'.repeat(500);
+  const roundTrip = () =>
+    new Promise((res, rej) =>
+      http
+        .request({ host: '127.0.0.1', port, method: 'POST', agent, path: '/' }, (r) =>
+          r.resume().on('end', res),
+        )
+        .on('error', rej)
+        .end(body),
+    );
+  try {
+    for (let i = 0; i < 500; i++) await roundTrip();
+    const cpu0 = process.cpuUsage();
+    let left = 4000;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (left-- > 0) await roundTrip();
+      }),
+    );
+    const cpu = process.cpuUsage(cpu0);
+    return (cpu.user + cpu.system) / 4000;
+  } finally {
+    agent.destroy();
+    server.close();
+  }
+}
+
 async function main() {
+  const machine = await loopbackMicros();
   // The app's other settings (timer schedules and the like) as the sample gives them, unless set; the
   // bench sets its own storage, task hub and consortium.
   const sample = require(join(root, 'local.settings.sample.json')).Values;
@@ -375,7 +413,7 @@ async function main() {
       `verified votes over HTTP, ${concurrency} concurrent voters, unanimous policy (every vote counts; goal: 500 votes/s)${process.env.BENCH_WARMUP === '0' ? ', no warm-up' : ', after a warm-up ballot'}; load average before: ${require('node:os')
         .loadavg()
         .map((l) => l.toFixed(2))
-        .join(' ')}`,
+        .join(' ')}; machine: ${machine.toFixed(0)} µs of CPU per loopback HTTP round trip (lower is faster)`,
     );
     // A ballot of 50 first, not reported, so the first size is not also the one that warms up the JIT
     // (of the host and of Azurite): every size then measures a running platform. BENCH_WARMUP=0 skips it.
