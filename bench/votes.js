@@ -355,8 +355,8 @@ async function run(n, concurrency, storagePid, report = true) {
 
 /**
  * CPU microseconds per loopback HTTP round trip (4,000 of them, 8 at a time, in this process): how fast the
- * machine is at what the votes mostly cost (sockets, HTTP parsing). The same code's votes/s follows it
- * from run to run on a shared machine, so runs are compared with it beside them.
+ * machine is, at the time, at what the votes mostly cost (sockets, HTTP parsing). A rough guide when runs
+ * on a shared machine are compared: votes/s does not follow it in every swing.
  */
 async function loopbackMicros() {
   const server = http.createServer((req, res) => req.resume().on('end', () => res.end('ok')));
