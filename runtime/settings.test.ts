@@ -44,6 +44,8 @@ describe('app settings catalog', () => {
       ...Object.keys(SETTINGS),
       'AzureWebJobsStorage__accountName',
       'AzureWebJobsStorage__tableServiceUri',
+      // Not a setting anyone gives: Azure sets it, and the local host sets it as Core Tools does.
+      'WEBSITE_HOSTNAME',
     ]);
     expect([...read].filter((n) => !known.has(n))).toEqual([]);
   });
