@@ -39,6 +39,12 @@ describe('the ballot orchestration (three founders, majority)', () => {
       async () => host.durable.getState(id),
       (r) => r?.state.status === 'Running' && r.state.customStatus !== undefined,
     );
+  const finished = (id: string) =>
+    host.until(
+      `ballot ${id} to finish`,
+      async () => host.durable.getState(id),
+      (r) => r?.state.status === 'Completed',
+    );
 
   it('counts and closes in one activity once the outcome is certain', async () => {
     const { payload, res } = await host.apply();
@@ -51,11 +57,7 @@ describe('the ballot orchestration (three founders, majority)', () => {
       phase: 'rejected',
       tally: { approve: 0, reject: 2, eligible: 3, required: 2 },
     });
-    await host.until(
-      'the orchestration to finish',
-      async () => host.durable.getState(id),
-      (r) => r?.state.status === 'Completed',
-    );
+    await finished(id);
     expect(await activities(id)).toEqual({
       name: BALLOT_ORCHESTRATOR,
       scheduled: ['ballotOpenV1', 'ballotDecideV1'],
@@ -85,11 +87,7 @@ describe('the ballot orchestration (three founders, majority)', () => {
       await vote(id);
       const view = await host.settled(id);
       // The decision's notification is planned (with who hears of it) before the activity ends.
-      await host.until(
-        'the orchestration to finish',
-        async () => host.durable.getState(id),
-        (r) => r?.state.status === 'Completed',
-      );
+      await finished(id);
       expect(await host.instance(`notify:request.decided:${id}`)).toMatchObject({
         input: { deliveries: expect.arrayContaining([expect.objectContaining({ owner: 'bank-a' })]) },
       });
@@ -146,11 +144,7 @@ describe('the ballot orchestration (three founders, majority)', () => {
     expect((await host.vote(id, 'bank-a', { decision: 'reject' })).status).toBe(202);
     expect((await host.vote(id, 'bank-c', { decision: 'reject' })).status).toBe(202);
     expect(await host.settled(id)).toMatchObject({ phase: 'rejected', tally: { reject: 2 } });
-    await host.until(
-      'the orchestration to finish',
-      async () => host.durable.getState(id),
-      (r) => r?.state.status === 'Completed',
-    );
+    await finished(id);
     expect(await activities(id)).toEqual({
       name: LEGACY_BALLOT_ORCHESTRATOR,
       scheduled: ['ballotOpenV1', 'ballotTallyV1', 'ballotCloseV1'],
