@@ -176,7 +176,7 @@ export const PROPOSAL_TRANSITIONS: Record<ProposalAction, { from: MemberStatus[]
 };
 
 /** Ids of the members who may vote now. */
-export function activeMemberIds(members: Pick<Member, 'id' | 'status'>[]): Set<string> {
+export function activeMemberIds(members: readonly Pick<Member, 'id' | 'status'>[]): Set<string> {
   return new Set(members.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
 }
 

@@ -1,5 +1,13 @@
 import { maskWebhookUrl } from './mask';
-import type { Applicant, Decision, Member, Outcome, Profile, ProposalAction } from './membership';
+import {
+  activeMemberIds,
+  type Applicant,
+  type Decision,
+  type Member,
+  type Outcome,
+  type Profile,
+  type ProposalAction,
+} from './membership';
 import type { Policy, Tally } from './policy';
 
 /**
@@ -329,7 +337,7 @@ function currentMembers(members: readonly Member[]): string[] {
  * so acknowledging it at once would let anyone make the platform mail anyone.
  */
 export function recipientsOf(event: NotificationEvent, members: readonly Member[]): Recipient[] {
-  const active = new Set(members.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
+  const active = activeMemberIds(members);
   const chosen = new Map<string, Role>();
   const add = (ids: Iterable<string>, role: Role) => {
     for (const id of ids) if (chosen.get(id) !== 'must-act') chosen.set(id, role);

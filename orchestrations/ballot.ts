@@ -2,6 +2,7 @@ import * as df from 'durable-functions';
 import type { InvocationContext } from '@azure/functions';
 import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
 import {
+  activeMemberIds,
   countVotes,
   PROPOSAL_TRANSITIONS,
   requestClaims,
@@ -130,7 +131,7 @@ export async function currentTally(
   const votes = decisions.every((d) => d.decision === 'approve' || d.decision === 'reject')
     ? decisions
     : await registry.votesOn(b.id);
-  const active = activeIds ?? new Set(statuses!.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
+  const active = activeIds ?? activeMemberIds(statuses!);
   const eligibleNow = b.eligible.filter((id) => active.has(id));
   const { approve, reject } = countVotes(votes, eligibleNow);
   const result = evaluate(b.policy, eligibleNow.length, approve, reject);
@@ -194,7 +195,7 @@ export async function decideBallot(ref: BallotRef, context: InvocationContext): 
   // The members whole, not only their statuses: a count that decides goes on to tell them (the plan of
   // who hears of it reads them), and this is nearly always called to decide (a door saw the outcome).
   const [loaded, members] = await Promise.all([load(ref), (await getRegistry()).allMembers()]);
-  const active = new Set(members.filter((m) => m.status === 'ACTIVE').map((m) => m.id));
+  const active = activeMemberIds(members);
   const { tally, outcome } = await currentTally(loaded.value, active);
   if (!outcome) return stateOf(loaded.value, tally);
   return closeBallot({ ...ref, outcome }, context, { loaded, active, tally, members });

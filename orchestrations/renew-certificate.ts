@@ -3,6 +3,7 @@ import type { OrchestrationContext, OrchestrationHandler } from 'durable-functio
 import { AzureError } from '../azure/azure-error';
 import { VaultError } from '../azure/key-vault';
 import type { ProvisionPlan } from '../core/provisioning';
+import { activeMemberIds } from '../core/membership';
 import { getRegistry } from '../functions/edge/services';
 import { nowMs } from '../runtime/clock';
 import { durationSettingMs } from '../runtime/settings';
@@ -80,7 +81,7 @@ export function renewBeforeMs(): number {
 export async function dueForRenewal(): Promise<(RenewInput & { serial: string; notAfter: string })[]> {
   const horizon = nowMs() + renewBeforeMs();
   const registry = await getRegistry();
-  const active = new Set((await registry.allMembers()).filter((m) => m.status === 'ACTIVE').map((m) => m.id));
+  const active = activeMemberIds(await registry.allMembers());
   return (await getPlacements().all())
     .filter((p) => p.certificate && active.has(p.memberId) && Date.parse(p.certificate.notAfter) <= horizon)
     .map((p) => ({
