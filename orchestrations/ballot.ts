@@ -278,7 +278,11 @@ export async function closeBallot(
     const p = b as Proposal;
     if (p.phase === 'voting' && !b.decisionAudited) {
       if (input.outcome === 'approved') await applyProposal({ ...p, outcome: input.outcome, tally }, context);
-      await registry.updateProposal(p.id, (x) => ({ ...x, decisionAudited: true }) as Proposal);
+      await registry.updateProposal(
+        p.id,
+        (x) => ({ ...x, decisionAudited: true }) as Proposal,
+        loaded as Tagged<Proposal>,
+      );
     }
     closed = await registry.updateProposal(b.id, (x) => {
       if (x.phase !== 'voting') return undefined;
