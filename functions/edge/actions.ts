@@ -4,6 +4,7 @@ import * as df from 'durable-functions';
 import type { JWK } from 'jose';
 import { addDuration, parseDuration } from '../../core/duration';
 import {
+  activeMemberIds,
   PROPOSAL_TRANSITIONS,
   type MemberChannels,
   type Profile,
@@ -147,7 +148,7 @@ export async function propose(request: HttpRequest, context: InvocationContext):
     phase: 'voting',
     policy: config.policy,
     // The subject does not vote on itself.
-    eligible: members.filter((m) => m.status === 'ACTIVE' && m.id !== subjectId).map((m) => m.id),
+    eligible: [...activeMemberIds(members)].filter((id) => id !== subjectId),
     openedAt: openedAt.toISOString(),
     deadline: addDuration(openedAt, parseDuration(config.votingWindow)).toISOString(),
     fingerprint: print,

@@ -5,7 +5,13 @@ import type { JWK } from 'jose';
 import { canonicalJson } from '../../core/audit';
 import { findOverlap, parseCidr } from '../../core/cidr';
 import { addDuration, parseDuration } from '../../core/duration';
-import { claimsOf, type Applicant, type ClaimTags, type MembershipRequest } from '../../core/membership';
+import {
+  activeMemberIds,
+  claimsOf,
+  type Applicant,
+  type ClaimTags,
+  type MembershipRequest,
+} from '../../core/membership';
 import { keyThumbprint, verifyJws } from '../../core/signed';
 import { parseLegalName, sameLegalName, formatLegalName, LegalNameError } from '../../core/x500';
 import { BALLOT_ORCHESTRATOR, type BallotRef } from '../../orchestrations/ballot';
@@ -149,7 +155,7 @@ export async function submitRequest(
   }
 
   const openedAt = new Date(nowMs());
-  const active = members.filter((m) => m.status === 'ACTIVE').map((m) => m.id);
+  const active = [...activeMemberIds(members)];
   const record: MembershipRequest = {
     kind: 'request',
     id: requestId,
