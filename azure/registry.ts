@@ -308,7 +308,7 @@ export class Registry {
       });
       // Only the call that created it opens voting (once: see openVoting). A vote that comes first finds
       // no guard, reads the phase and opens it itself (functions/edge/vote.ts).
-      if (request.phase === 'voting') await this.openVoting(request.id);
+      if (request.phase === 'voting') await this.#openCreated(request);
       return { created: true, request };
     } catch (e) {
       if (statusOf(e) !== 409) wrapStorage(`create request ${request.id}`, e);
@@ -370,7 +370,7 @@ export class Registry {
         Subject: proposal.subject,
         ...packJson('Body', proposal),
       });
-      if (proposal.phase === 'voting') await this.openVoting(proposal.id);
+      if (proposal.phase === 'voting') await this.#openCreated(proposal);
       return { created: true, proposal };
     } catch (e) {
       if (statusOf(e) !== 409) wrapStorage(`create proposal ${proposal.id}`, e);
@@ -431,16 +431,50 @@ export class Registry {
    * closed, see closeVoting) no later call opens it again. Returns false if it had been opened before.
    */
   async openVoting(subjectId: string): Promise<boolean> {
+    return (await this.#open(subjectId)) !== false;
+  }
+
+  /** Opens voting; answers the new guard row's ETag ('' if storage gave none), or false if opened before. */
+  async #open(subjectId: string): Promise<string | false> {
     try {
-      await submitTransaction(this.votes, [
+      const done = await submitTransaction(this.votes, [
         ['create', { partitionKey: subjectId, rowKey: OPENED_ROW }],
         ['create', { partitionKey: subjectId, rowKey: OPEN_ROW }],
       ]);
-      return true;
+      return done.subResponses[1]?.etag ?? '';
     } catch (e) {
       if (statusOf(e) === 409) return false;
       wrapStorage(`open voting on ${subjectId}`, e);
     }
+  }
+
+  readonly #openListeners = new Set<(ballot: MembershipRequest | Proposal) => void>();
+
+  /**
+   * Calls `listener` with each ballot this registry created and opened to votes, as soon as it is open:
+   * no vote exists on it then (a vote is written only with the guard row that opening creates), and this
+   * registry's first vote transaction on it is a sequel of the opening (see onVoteRecorded). So the vote
+   * door need not read the ballot it made, nor the votes of a ballot that has none. Returns a function that
+   * removes the listener.
+   */
+  onVotingOpened(listener: (ballot: MembershipRequest | Proposal) => void): () => void {
+    this.#openListeners.add(listener);
+    return () => this.#openListeners.delete(listener);
+  }
+
+  /** Opens a ballot this registry has just created, and tells the listeners when it was this call that did. */
+  async #openCreated(ballot: MembershipRequest | Proposal): Promise<void> {
+    const tag = await this.#open(ballot.id);
+    if (!tag) return;
+    this.#keepGuardTag(ballot.id, tag);
+    for (const l of this.#openListeners) l(ballot);
+  }
+
+  #keepGuardTag(subjectId: string, tag: string): void {
+    // Kept for the ballots written to most recently (a dropped one only costs its next door a read).
+    this.#guardTags.delete(subjectId);
+    if (this.#guardTags.size >= MAX_GUARD_TAGS) this.#guardTags.delete(this.#guardTags.keys().next().value!);
+    this.#guardTags.set(subjectId, tag);
   }
 
   /**
@@ -536,12 +570,7 @@ export class Registry {
           ...votes.map((v): TransactionAction => ['create', row(v)]),
         ]);
         const tag = done.subResponses[0]?.etag;
-        if (tag) {
-          // Kept for the ballots written to most recently (a dropped one only costs its next door a read).
-          if (this.#guardTags.size >= MAX_GUARD_TAGS)
-            this.#guardTags.delete(this.#guardTags.keys().next().value!);
-          this.#guardTags.set(subjectId, tag);
-        }
+        if (tag) this.#keepGuardTag(subjectId, tag);
         return 'created';
       } catch (e) {
         if (statusOf(e) === 412 && etag) return 'stale';

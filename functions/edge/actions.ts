@@ -29,6 +29,7 @@ import { nowMs } from '../../runtime/clock';
 import { absoluteUrl, badRequest, conflict, forbidden, json, notFound } from './http';
 import { getAudit, getConsortium, getRegistry } from './services';
 import { checkPayload, readJws } from './signed';
+import { expectBallots } from './vote';
 import { fingerprint, startBallot } from './requests';
 
 /** Signed actions share one payload shape: { consortium, action, subject, actor, reason?, issuedAt, ... }. */
@@ -154,6 +155,7 @@ export async function propose(request: HttpRequest, context: InvocationContext):
     fingerprint: print,
     jws: parsed.jws,
   };
+  expectBallots(registry);
   const { created, proposal: stored } = await registry.createProposal(proposal);
   if (!created && stored.fingerprint !== print)
     throw conflict('REQUEST.CONFLICT', `Proposal ${id} exists with a different payload.`);

@@ -20,6 +20,7 @@ import { positiveIntSetting } from '../../runtime/settings';
 import { absoluteUrl, badRequest, conflict, json, tooMany } from './http';
 import { getConsortium, getRegistry } from './services';
 import { checkPayload, readJws } from './signed';
+import { expectBallots } from './vote';
 
 export function fingerprint(payload: unknown, thumbprint: string): string {
   return createHash('sha256')
@@ -172,6 +173,7 @@ export async function submitRequest(
     jws: parsed.jws,
     claimTags,
   };
+  expectBallots(registry);
   const { created, request: stored } = await registry.createRequest(record);
   if (!created && stored.fingerprint !== print)
     throw conflict('REQUEST.CONFLICT', `Request ${requestId} exists with a different payload or key.`);

@@ -4,7 +4,7 @@ import * as transactions from '../../azure/table-transaction';
 
 const original = transactions.submitTransaction;
 import type { Member, MembershipRequest, Vote } from '../../core/membership';
-import { decisionsOn, recentStatuses } from './tally';
+import { decisionsOn, recentStatuses, trackDecisions } from './tally';
 
 /**
  * The vote door's caches against real Table storage (the run's Azurite). Two Registry objects on the
@@ -102,6 +102,57 @@ describe('vote door reads', () => {
     }
     // Whatever a skipped reading, the stored rows agree with its count.
     expect((await b.decisionsSince(ballot)).length).toBe(7);
+  });
+
+  it('counts a ballot it created without reading, until another process votes on it', async () => {
+    const request = (id: string) =>
+      ({ id, kind: 'request', phase: 'voting', eligible: ['bank-a'] }) as unknown as MembershipRequest;
+    trackDecisions(a);
+    const opened: string[] = [];
+    const stop = a.onVotingOpened((ballot) => opened.push(ballot.id));
+    const reads = jest.spyOn(a, 'decisionsSince');
+    try {
+      // Created and opened here: no vote exists, and a's own votes follow the opening.
+      const mine = randomUUID();
+      expect((await a.createRequest(request(mine))).created).toBe(true);
+      expect(opened).toEqual([mine]);
+      expect(await a.addVote(vote(mine, 'bank-a'))).toBe('created');
+      expect(await a.addVote(vote(mine, 'bank-b', 'reject'))).toBe('created');
+      expect(new Map(await decisionsOn(a, mine))).toEqual(
+        new Map([
+          ['bank-a', 'approve'],
+          ['bank-b', 'reject'],
+        ]),
+      );
+      expect(reads).not.toHaveBeenCalled();
+      // A resubmission opens nothing.
+      expect((await a.createRequest(request(mine))).created).toBe(false);
+      expect(opened).toEqual([mine]);
+
+      // Created here, but another process votes first: a's first write is no sequel, and its door reads.
+      const raced = randomUUID();
+      await a.createRequest(request(raced));
+      expect(await b.addVote(vote(raced, 'bank-c', 'reject'))).toBe('created');
+      expect(await a.addVote(vote(raced, 'bank-a'))).toBe('created');
+      expect(new Map(await decisionsOn(a, raced))).toEqual(
+        new Map([
+          ['bank-a', 'approve'],
+          ['bank-c', 'reject'],
+        ]),
+      );
+      expect(reads).toHaveBeenCalledTimes(1);
+
+      // Created by another process: a knows nothing of it and reads.
+      const theirs = randomUUID();
+      await b.createRequest(request(theirs));
+      expect(await a.addVote(vote(theirs, 'bank-a'))).toBe('created');
+      expect((await decisionsOn(a, theirs)).size).toBe(1);
+      expect(reads).toHaveBeenCalledTimes(2);
+      expect(opened).toEqual([mine, raced]);
+    } finally {
+      reads.mockRestore();
+      stop();
+    }
   });
 
   it('leaves out only its own rows when asked for the others', async () => {

@@ -11,7 +11,9 @@ import { FreshReads } from '../../runtime/coalesce';
  *   and only since the last look (vote rows are never changed nor removed). So of two concurrent doors,
  *   the one whose write was confirmed second counts both. The read is skipped while no other writer has
  *   voted: each of this process's writes since the last read was a sequel of the one before (no other
- *   writer's vote between them), so the last read plus this process's own votes is every vote.
+ *   writer's vote between them), so the last read plus this process's own votes is every vote. A ballot
+ *   this process opened starts known, with no votes (Registry.onVotingOpened): its first read is skipped
+ *   too while no other writer has voted.
  * - Member statuses, refreshed at most once a second with only the rows written since the last look.
  *
  * `OVERLAP_MS` re-reads rows whose storage timestamp is a little older than the newest one seen, in case
@@ -98,6 +100,15 @@ function stateOf(registry: Registry): RegistryState {
       return reading;
     }),
   };
+  // A ballot this process opened has no votes yet, and its first vote here is a sequel of the opening
+  // unless another writer voted first: known in full, unread, until then.
+  registry.onVotingOpened((b) => {
+    const e = ballotOf(state, b.id);
+    if (!e.read && !e.reading) {
+      e.read = true;
+      e.stale = false;
+    }
+  });
   registry.onVoteRecorded((v, sequel) => {
     const e = state.ballots.get(v.subjectId);
     if (!e) return;
@@ -119,6 +130,14 @@ export function decisionsOn(registry: Registry, subjectId: string): Promise<Map<
   const e = ballotOf(s, subjectId);
   if (e.stale) return s.reads.get(subjectId);
   return e.reading ?? Promise.resolve(e.byVoter);
+}
+
+/**
+ * Starts keeping the decisions on ballots: from now on, those this process opens are known without a read
+ * (see Registry.onVotingOpened). Called before a ballot is created; idempotent.
+ */
+export function trackDecisions(registry: Registry): void {
+  stateOf(registry);
 }
 
 /** Every member's status, at most a second old. */

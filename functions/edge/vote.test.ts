@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { TableClient } from '@azure/data-tables';
 import { json, type Json } from '../../test/http';
 import {
@@ -8,6 +9,7 @@ import {
   startTrustNet,
   testConsortium,
   type TestBank,
+  until,
 } from '../../test/trustnet';
 
 /**
@@ -104,6 +106,32 @@ describe('vote door under concurrent votes', () => {
     }
     const after = await json(await fetch(`${host.url}/api/membership-requests/${id}`));
     expect(after.votes).toHaveLength(12);
+  });
+
+  it('reads back neither a ballot it created nor its votes, while no other process votes on it', async () => {
+    const id = await apply('bank-w', '10.83.0.0/16');
+    // The ballot's orchestration reads the request as it opens: counted from when it has.
+    await until(
+      'the ballot to open',
+      () => host.durable.getState(id),
+      (s) => Boolean(s?.state.customStatus),
+    );
+    const storage = new URL(/TableEndpoint=([^;]+)/.exec(process.env['AzureWebJobsStorage']!)![1]!).port;
+    const reads: string[] = [];
+    const request = http.request;
+    const spy = jest.spyOn(http, 'request').mockImplementation(function (this: unknown, ...args: unknown[]) {
+      const o = args[0] as { port?: string | number; method?: string; path?: string };
+      if (String(o.port) === storage && (o.method ?? 'GET') === 'GET') reads.push(String(o.path));
+      return (request as (...a: unknown[]) => http.ClientRequest).apply(this, args);
+    });
+    try {
+      for (const voter of ['bank-a', 'bank-b']) expect((await vote(id, voter)).status).toBe(202);
+    } finally {
+      spy.mockRestore();
+    }
+    // The door read its voters (members), not the request nor the votes on it.
+    expect(reads.filter((path) => /Requests|Votes/.test(path))).toEqual([]);
+    expect(reads.length).toBeGreaterThan(0);
   });
 
   it('takes votes on a ballot opened without guard rows (by the code before them), and none after it closed', async () => {

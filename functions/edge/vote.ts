@@ -10,7 +10,7 @@ import { badRequest, conflict, forbidden, json, notFound } from './http';
 import { getAudit, getConsortium, getRegistry } from './services';
 import { checkPayload, readJws } from './signed';
 import { evaluate, type Policy } from '../../core/policy';
-import { decisionsOn, recentStatuses } from './tally';
+import { decisionsOn, recentStatuses, trackDecisions } from './tally';
 import { BatchedReads, FreshReads } from '../../runtime/coalesce';
 import type { Registry } from '../../azure/registry';
 
@@ -89,8 +89,36 @@ function doorOf(registry: Registry): DoorState {
       }),
     };
     doors.set(registry, (d = door));
+    // A ballot this process created is known without reading it back: its facts, and its phase (voting).
+    registry.onVotingOpened((b) => {
+      const key = `${b.kind}:${b.id}`;
+      remember(door, key, factsOf(b));
+      const last = door.seen.get(key);
+      const startedAt = nowMs();
+      if (!last || last.startedAt < startedAt) door.seen.set(key, { phase: b.phase, startedAt });
+    });
+    trackDecisions(registry);
   }
   return d;
+}
+
+/**
+ * Makes the vote door ready for the ballots about to be created here, so that their first votes need not
+ * read them (see Registry.onVotingOpened). Called by the doors that create ballots, before they do.
+ */
+export function expectBallots(registry: Registry): void {
+  doorOf(registry);
+}
+
+/** Keeps a ballot's facts, dropping the oldest kept when there are too many. */
+function remember(door: DoorState, key: string, facts: BallotFacts): void {
+  if (door.facts.has(key)) return;
+  if (door.facts.size >= MAX_FACTS) {
+    const oldest = door.facts.keys().next().value!;
+    door.facts.delete(oldest);
+    door.seen.delete(oldest);
+  }
+  door.facts.set(key, facts);
 }
 
 function factsOf(b: MembershipRequest | Proposal): BallotFacts {
@@ -127,13 +155,8 @@ async function readBallot(
   const startedAt = nowMs();
   const b = await door.ballots.get(key);
   if (!b) return undefined;
-  const facts = door.facts.get(key) ?? factsOf(b);
-  if (door.facts.size >= MAX_FACTS) {
-    const oldest = door.facts.keys().next().value!;
-    door.facts.delete(oldest);
-    door.seen.delete(oldest);
-  }
-  door.facts.set(key, facts);
+  remember(door, key, factsOf(b));
+  const facts = door.facts.get(key)!;
   const last = door.seen.get(key);
   if (!last || last.startedAt < startedAt) door.seen.set(key, { phase: b.phase, startedAt });
   return { facts, phase: b.phase };
