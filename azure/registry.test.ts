@@ -41,59 +41,85 @@ describe('registry', () => {
     jws: 'x.y.z',
   });
 
-  const ownerOf = async (kind: 'id' | 'name' | 'key', value: string, owner: string) =>
-    (await registry.reserve(kind, value, owner)).owner;
+  const claimsFor = (tag = randomUUID().slice(0, 8)) =>
+    claimsOf(`bank-${tag}`, `O=Bank ${tag}, L=Paris, C=FR`, `key-${tag}`);
+  const reservations = () => (registry as unknown as { reservations: TableClient }).reservations;
+  /** Storage calls that read claims, and transactions, while `body` runs. */
+  async function counted(body: () => Promise<void>): Promise<{ reads: number; transactions: number }> {
+    const reads = jest.spyOn(reservations(), 'listEntities');
+    const writes = jest.spyOn(transactions, 'submitTransaction');
+    try {
+      await body();
+      return { reads: reads.mock.calls.length, transactions: writes.mock.calls.length };
+    } finally {
+      reads.mockRestore();
+      writes.mockRestore();
+    }
+  }
 
-  it('releases only the claims its owner still holds', async () => {
-    const owner = randomUUID();
-    const other = randomUUID();
-    const tag = randomUUID().slice(0, 8);
-    const claims = claimsOf(`bank-${tag}`, `O=Bank ${tag}, L=Paris, C=FR`, `key-${tag}`);
-    for (const [kind, value] of claims) expect(await ownerOf(kind, value, owner)).toBe(owner);
-    // The name is taken over meanwhile (released, then claimed by another request).
-    await registry.release([claims[1]!], owner);
-    expect(await ownerOf('name', claims[1]![1], other)).toBe(other);
-    await registry.release(claims, owner);
-    // Free again: id and key; the name stays with its new owner.
-    const third = randomUUID();
-    expect(await ownerOf('id', claims[0]![1], third)).toBe(third);
-    expect(await ownerOf('key', claims[2]![1], third)).toBe(third);
-    expect(await ownerOf('name', claims[1]![1], third)).toBe(other);
+  it("reserves all of a request's claims or none, and names the first one another request holds", async () => {
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+    const claims = claimsFor();
+    let first: Awaited<ReturnType<Registry['reserve']>> | undefined;
+    expect(await counted(async () => void (first = await registry.reserve(claims, a)))).toEqual({
+      reads: 0,
+      transactions: 1,
+    });
+    expect(first).toEqual({
+      tags: { id: expect.any(String), name: expect.any(String), key: expect.any(String) },
+    });
+    // Asking again (an idempotent resubmission) answers the same claims and ETags.
+    expect(await registry.reserve(claims, a)).toEqual(first);
+    // Another request wanting the same name (and its own id and key) gets none of them.
+    const rival = claimsFor();
+    rival[1] = claims[1]!;
+    expect(await registry.reserve(rival, b)).toEqual({ tags: {}, taken: 'name' });
+    expect((await registry.reserve([rival[0]!, rival[2]!], c)).taken).toBeUndefined();
+    // Several taken: the first in the order given is named.
+    expect((await registry.reserve([claims[2]!, claims[0]!], b)).taken).toBe('key');
+  });
+
+  it('releases in one transaction on the ETags reserve gave, and never a claim taken over', async () => {
+    const [owner, other, third] = [randomUUID(), randomUUID(), randomUUID()];
+    const claims = claimsFor();
+    const { tags } = await registry.reserve(claims, owner);
+    expect(await counted(() => registry.release(claims, owner, tags))).toEqual({ reads: 0, transactions: 1 });
+    expect((await registry.reserve(claims, other)).taken).toBeUndefined();
+    await registry.release(claims, other);
+
+    // The name is released and taken over meanwhile: its old ETag no longer deletes it, the others go.
+    const again = (await registry.reserve(claims, owner)).tags;
+    await registry.release([claims[1]!], owner, again);
+    expect((await registry.reserve([claims[1]!], other)).taken).toBeUndefined();
+    expect(await counted(() => registry.release(claims, owner, again))).toEqual({
+      reads: 1,
+      transactions: 2,
+    });
+    expect((await registry.reserve([claims[0]!, claims[2]!], third)).taken).toBeUndefined();
+    expect((await registry.reserve([claims[1]!], third)).taken).toBe('name');
+    // Without ETags: read, then only the owner's deleted.
+    await registry.release(claims, other);
+    expect((await registry.reserve([claims[1]!], third)).taken).toBeUndefined();
     await registry.release([], owner);
   });
 
-  it('releases claims on the ETags reserve gave, without reading them, and never one taken over', async () => {
-    const owner = randomUUID();
-    const other = randomUUID();
-    const tag = randomUUID().slice(0, 8);
-    const claims = claimsOf(`bank-${tag}`, `O=Bank ${tag}, L=Paris, C=FR`, `key-${tag}`);
-    const tags: Partial<Record<'id' | 'name' | 'key', string>> = {};
+  it('moves claims kept a partition per kind into the one partition, keeping their owners', async () => {
+    const [owner, other] = [randomUUID(), randomUUID()];
+    const claims = claimsFor();
+    // As the code before kept them: partition = kind, row key = the value in base64url.
+    const legacy: Record<string, string> = {};
     for (const [kind, value] of claims) {
-      const r = await registry.reserve(kind, value, owner);
-      expect(r.owner).toBe(owner);
-      expect(r.etag).toEqual(expect.any(String));
-      tags[kind] = r.etag;
+      const row = { partitionKey: kind, rowKey: Buffer.from(value).toString('base64url'), Owner: owner };
+      legacy[kind] = String((await reservations().createEntity(row)).etag);
     }
-    // Asking again (an idempotent resubmission) answers the same claim and ETag; another owner gets none.
-    expect(await registry.reserve('id', claims[0]![1], owner)).toEqual({ owner, etag: tags.id });
-    expect(await registry.reserve('id', claims[0]![1], other)).toEqual({ owner });
-    // The name is released and taken over meanwhile: its old ETag no longer deletes it.
-    await registry.release([claims[1]!], owner, tags);
-    expect(await ownerOf('name', claims[1]![1], other)).toBe(other);
-    const reads = jest.spyOn(
-      (registry as unknown as { reservations: TableClient }).reservations,
-      'listEntities',
-    );
-    try {
-      await registry.release(claims, owner, tags);
-      expect(reads).not.toHaveBeenCalled();
-    } finally {
-      reads.mockRestore();
-    }
-    const third = randomUUID();
-    expect(await ownerOf('id', claims[0]![1], third)).toBe(third);
-    expect(await ownerOf('key', claims[2]![1], third)).toBe(third);
-    expect(await ownerOf('name', claims[1]![1], third)).toBe(other);
+    expect(await registry.moveLegacyClaims()).toBe(3);
+    expect(await registry.moveLegacyClaims()).toBe(0);
+    // Still the owner's: another request cannot take them; the owner's own request finds them its own.
+    expect((await registry.reserve(claims, other)).taken).toBe('id');
+    expect((await registry.reserve(claims, owner)).taken).toBeUndefined();
+    // Released with the ETags of the old rows (kept on the request record): read, then freed.
+    await registry.release(claims, owner, legacy);
+    expect((await registry.reserve(claims, other)).taken).toBeUndefined();
   });
 
   it('updates from the record as read, and reads again when it has changed since', async () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { GroupCommit } from '../runtime/coalesce';
 import { inChunks } from '../runtime/parallel';
 import type { TableClient, TransactionAction } from '@azure/data-tables';
-import { submitTransaction } from './table-transaction';
+import { submitTransaction, writesOwnTransactions, type TableAction } from './table-transaction';
 import type { JWK } from 'jose';
 import type {
   Claim,
@@ -58,9 +58,21 @@ export type VoteWrite = 'created' | 'duplicate' | 'closed';
 /** RowKey comparisons per query, with the PartitionKey one under Table storage's limit of 15. */
 const MEMBERS_PER_QUERY = 14;
 
-/** A claim's row key: its value as base64url, since names and keys may hold characters row keys may not. */
-function claimRow(value: string): string {
+/**
+ * Every claim is a row of one partition, so a request's claims are taken, and freed, in one transaction.
+ * Claims were once a partition per kind (LEGACY_CLAIM_PARTITIONS); Registry.moveLegacyClaims moves them.
+ */
+const CLAIMS_PK = 'claims';
+const LEGACY_CLAIM_PARTITIONS: readonly Claim[0][] = ['id', 'name', 'key'];
+
+/** A claim's value as base64url, since names and keys may hold characters row keys may not. */
+function claimValue(value: string): string {
   return Buffer.from(value).toString('base64url');
+}
+
+/** A claim's row key: its kind, then its value. */
+function claimRow([kind, value]: Claim): string {
+  return `${kind}:${claimValue(value)}`;
 }
 
 /** A string literal inside an OData filter. */
@@ -646,59 +658,146 @@ export class Registry {
   // ----- reservations -----
 
   /**
-   * Claims `key` in `kind` for `owner`; returns the current owner (the caller when it won) and, when it is
-   * the caller, the claim row's ETag, which releases it without a read (claim rows are never updated).
+   * Claims every one of `claims` for `owner`, all or none, in one transaction. Answers the ETags of the
+   * claims (which release them without a read: claim rows are never updated), or else the kind of the
+   * first claim, in the order given, that another owner holds; the caller's own claims from an earlier
+   * call (an idempotent resubmission) count as its own.
    */
-  async reserve(kind: Claim[0], key: string, owner: string): Promise<{ owner: string; etag?: string }> {
-    const rk = claimRow(key);
-    try {
-      const created = await this.reservations.createEntity({ partitionKey: kind, rowKey: rk, Owner: owner });
-      return { owner, ...(created.etag ? { etag: created.etag } : {}) };
-    } catch (e) {
-      if (statusOf(e) !== 409) wrapStorage(`reserve ${kind}`, e);
-      const row = await getRow(this.reservations, kind, rk);
-      if (!row) return { owner };
-      const holder = String(row['Owner']);
-      return { owner: holder, ...(holder === owner && row.etag ? { etag: row.etag } : {}) };
+  async reserve(claims: Claim[], owner: string): Promise<{ tags: ClaimTags; taken?: Claim[0] }> {
+    const tags: ClaimTags = {};
+    let missing = claims;
+    // A claim freed between a refused transaction and the read is taken by the next one.
+    for (let attempt = 0; missing.length; attempt++) {
+      if (attempt === MAX_CAS_ATTEMPTS)
+        throw new ConflictError('The claims of this request keep changing; try again.');
+      try {
+        const done = await submitTransaction(
+          this.reservations,
+          missing.map((c): TransactionAction => [
+            'create',
+            { partitionKey: CLAIMS_PK, rowKey: claimRow(c), Owner: owner },
+          ]),
+        );
+        missing.forEach(([kind], i) => {
+          const etag = done.subResponses[i]?.etag;
+          if (etag) tags[kind] = etag;
+        });
+        return { tags };
+      } catch (e) {
+        if (statusOf(e) !== 409) wrapStorage('reserve claims', e);
+      }
+      const held = await this.#claimRows(missing);
+      for (const c of claims) {
+        const row = held.get(claimRow(c));
+        if (row && row.owner !== owner) return { tags, taken: c[0] };
+      }
+      for (const c of missing) {
+        const row = held.get(claimRow(c));
+        if (row?.etag) tags[c[0]] = row.etag;
+      }
+      missing = missing.filter((c) => !held.has(claimRow(c)));
     }
+    return { tags };
+  }
+
+  /** The rows of `claims` that exist, by row key, with their owner and ETag: one query. */
+  async #claimRows(claims: Claim[]): Promise<Map<string, { owner: string; etag?: string }>> {
+    const out = new Map<string, { owner: string; etag?: string }>();
+    const filter = `PartitionKey eq '${CLAIMS_PK}' and (${claims.map((c) => `RowKey eq '${claimRow(c)}'`).join(' or ')})`;
+    try {
+      for await (const row of this.reservations.listEntities<Record<string, unknown>>({
+        queryOptions: { filter, select: ['RowKey', 'Owner'] },
+      }))
+        out.set(String(row.rowKey), { owner: String(row['Owner']), ...(row.etag ? { etag: row.etag } : {}) });
+    } catch (e) {
+      wrapStorage('read reservations', e);
+    }
+    return out;
   }
 
   /**
    * Frees the claims `owner` holds, each deleted on its row's ETag, so a claim taken over meanwhile stays
-   * with its new owner. The ETags are `tags` (from reserve) where known; the other claims are read first,
-   * all in one query.
+   * with its new owner: one transaction on the ETags reserve gave (`tags`). When some are not known, or a
+   * row is no longer as reserve left it, the claims are read first (one query) and those the owner still
+   * holds are deleted.
    */
   async release(claims: Claim[], owner: string, tags: ClaimTags = {}): Promise<void> {
     if (!claims.length) return;
-    const held: { partitionKey: string; rowKey: string; etag: string }[] = [];
-    const unknown: Claim[] = [];
-    for (const claim of claims) {
-      const etag = tags[claim[0]];
-      if (etag) held.push({ partitionKey: claim[0], rowKey: claimRow(claim[1]), etag });
-      else unknown.push(claim);
-    }
-    if (unknown.length) {
-      const filter = unknown
-        .map(([kind, key]) => `(PartitionKey eq '${kind}' and RowKey eq '${claimRow(key)}')`)
-        .join(' or ');
+    const one = async (row: { rowKey: string; etag: string }) => {
       try {
-        for await (const row of this.reservations.listEntities<Record<string, unknown>>({
-          queryOptions: { filter },
-        }))
-          if (row['Owner'] === owner && row.etag)
-            held.push({ partitionKey: row.partitionKey!, rowKey: row.rowKey!, etag: row.etag });
+        await this.reservations.deleteEntity(CLAIMS_PK, row.rowKey, { etag: row.etag });
       } catch (e) {
-        wrapStorage('read reservations', e);
+        if (statusOf(e) !== 404 && statusOf(e) !== 412) wrapStorage('release claims', e);
+      }
+    };
+    // One transaction where this process writes it (the SDK's would delete whatever the ETag).
+    const together = writesOwnTransactions(this.reservations);
+    const remove = async (rows: { rowKey: string; etag: string }[]) => {
+      if (!together) return void (await Promise.all(rows.map(one)));
+      await submitTransaction(
+        this.reservations,
+        rows.map((r): TableAction => [
+          'delete',
+          { partitionKey: CLAIMS_PK, rowKey: r.rowKey },
+          { etag: r.etag },
+        ]),
+      );
+    };
+    if (claims.every(([kind]) => tags[kind])) {
+      try {
+        await remove(claims.map((c) => ({ rowKey: claimRow(c), etag: tags[c[0]]! })));
+        return;
+      } catch (e) {
+        // One of them is gone or taken over (or the tags are from before claims moved): read them.
+        if (statusOf(e) !== 404 && statusOf(e) !== 412) wrapStorage('release claims', e);
       }
     }
-    await Promise.all(
-      held.map(async (row) => {
-        try {
-          await this.reservations.deleteEntity(row.partitionKey, row.rowKey, { etag: row.etag });
-        } catch (e) {
-          if (statusOf(e) !== 404 && statusOf(e) !== 412) wrapStorage(`release ${row.partitionKey}`, e);
-        }
-      }),
-    );
+    const held = [...(await this.#claimRows(claims))]
+      .filter(([, row]) => row.owner === owner && row.etag)
+      .map(([rowKey, row]) => ({ rowKey, etag: row.etag! }));
+    if (!held.length) return;
+    try {
+      await remove(held);
+    } catch (e) {
+      if (statusOf(e) !== 404 && statusOf(e) !== 412) wrapStorage('release claims', e);
+      // Changed since the read: each on its own, leaving any that is no longer the owner's.
+      await Promise.all(held.map(one));
+    }
+  }
+
+  /**
+   * Moves claims from the partition per kind they once had into the claims partition, keeping their
+   * owners; idempotent, and cheap once done (one query that finds nothing). A claim already in the new
+   * partition keeps its owner there. Answers how many were moved.
+   */
+  async moveLegacyClaims(): Promise<number> {
+    const filter = LEGACY_CLAIM_PARTITIONS.map((pk) => `PartitionKey eq '${pk}'`).join(' or ');
+    const legacy: { partitionKey?: string; rowKey?: string; etag?: string; [k: string]: unknown }[] = [];
+    try {
+      for await (const row of this.reservations.listEntities<Record<string, unknown>>({
+        queryOptions: { filter },
+      }))
+        legacy.push(row);
+    } catch (e) {
+      wrapStorage('read reservations', e);
+    }
+    let moved = 0;
+    for (const row of legacy) {
+      const rowKey = `${row.partitionKey}:${row.rowKey}`;
+      try {
+        await this.reservations.createEntity({ partitionKey: CLAIMS_PK, rowKey, Owner: row['Owner'] });
+        moved++;
+      } catch (e) {
+        if (statusOf(e) !== 409) wrapStorage('move claims', e);
+      }
+      try {
+        await this.reservations.deleteEntity(String(row.partitionKey), String(row.rowKey), {
+          etag: String(row.etag),
+        });
+      } catch (e) {
+        if (statusOf(e) !== 404 && statusOf(e) !== 412) wrapStorage('move claims', e);
+      }
+    }
+    return moved;
   }
 }

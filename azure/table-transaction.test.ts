@@ -6,7 +6,7 @@ import {
 } from '@azure/data-tables';
 import { createHttpHeaders, type PipelineRequest } from '@azure/core-rest-pipeline';
 import { statusOf } from './tables';
-import { entityJson, submitTransaction } from './table-transaction';
+import { entityJson, submitTransaction, writesOwnTransactions } from './table-transaction';
 
 const connectionString = () => process.env['AzureWebJobsStorage']!;
 
@@ -143,6 +143,34 @@ describe('submitTransaction', () => {
     const sdks = (await secure.submitTransaction(batch).catch((e: unknown) => e)) as Error;
     expect(ours.message).toMatch(/allowInsecureConnection is false/);
     expect(ours.message).toBe(sdks.message);
+  });
+
+  it('deletes on an ETag, which the SDK cannot, failing whole when a row has changed', async () => {
+    const client = freshClient();
+    await client.createTable();
+    const tags: string[] = [];
+    for (const rowKey of ['a', 'b'])
+      tags.push(String((await client.createEntity({ partitionKey: 'p', rowKey })).etag));
+    await client.updateEntity({ partitionKey: 'p', rowKey: 'b', X: 'changed' }, 'Merge');
+    const stale = await submitTransaction(client, [
+      ['delete', { partitionKey: 'p', rowKey: 'a' }, { etag: tags[0]! }],
+      ['delete', { partitionKey: 'p', rowKey: 'b' }, { etag: tags[1]! }],
+    ]).catch((e: unknown) => e);
+    expect(statusOf(stale)).toBe(412);
+    await expect(client.getEntity('p', 'a')).resolves.toBeDefined();
+    const fresh = String((await client.getEntity('p', 'b')).etag);
+    const done = await submitTransaction(client, [
+      ['delete', { partitionKey: 'p', rowKey: 'a' }, { etag: tags[0]! }],
+      ['delete', { partitionKey: 'p', rowKey: 'b' }, { etag: fresh }],
+    ]);
+    expect(done.subResponses.map((r) => r.status)).toEqual([204, 204]);
+    await expect(client.getEntity('p', 'a')).rejects.toMatchObject({ statusCode: 404 });
+    // A client this does not write for (a SAS URL) would have the SDK delete whatever the ETag: refused.
+    const sas = new TableClient(`${client.url}?sv=2019-02-02&sig=x`, client.tableName);
+    expect(writesOwnTransactions(sas)).toBe(false);
+    await expect(
+      submitTransaction(sas, [['delete', { partitionKey: 'p', rowKey: 'a' }, { etag: tags[0]! }]]),
+    ).rejects.toThrow(/SAS token/);
   });
 
   it('goes to the SDK for what it does not write itself, with the same result', async () => {

@@ -28,6 +28,26 @@ let httpClient: HttpClient | undefined;
 
 type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
 
+/**
+ * A transaction's operation: the SDK's, or a delete on an ETag (the service takes If-Match on a delete in a
+ * changeset; the SDK's transactions only delete unconditionally).
+ */
+export type TableAction =
+  | TransactionAction
+  | [kind: 'delete', entity: { partitionKey: string; rowKey: string }, options: { etag: string }];
+
+function conditionalDelete(action: TableAction): boolean {
+  return action[0] === 'delete' && typeof (action[2] as { etag?: unknown } | undefined)?.etag === 'string';
+}
+
+/**
+ * Whether this module writes the client's transactions itself (not for a URL with a SAS token), which a
+ * delete on an ETag needs.
+ */
+export function writesOwnTransactions(client: TableClient): boolean {
+  return !client.url.includes('?');
+}
+
 /** The entity's JSON body as the SDK serializes it, or undefined if it holds a value left to the SDK. */
 export function entityJson(entity: Entity): string | undefined {
   const out: Record<string, unknown> = {};
@@ -56,18 +76,19 @@ function keyInUrl(key: string): string {
 }
 
 /** One operation's part of the changeset, or undefined if it is left to the SDK. */
-export function operationPart(tableUrl: string, action: TransactionAction): string | undefined {
+export function operationPart(tableUrl: string, action: TableAction): string | undefined {
   const [kind, entity] = action;
   const address = `${tableUrl}(PartitionKey='${keyInUrl(entity.partitionKey)}',RowKey='${keyInUrl(entity.rowKey)}')`;
   let lines: string[];
   let body: string | undefined;
   if (kind === 'delete') {
-    // As the SDK does: a delete in a transaction is unconditional.
+    // As the SDK does, unconditional, unless an ETag is given.
+    const etag = conditionalDelete(action) ? (action[2] as { etag: string }).etag : '*';
     lines = [
       `DELETE ${address} HTTP/1.1`,
       'Accept: application/json;odata=minimalmetadata',
       'DataServiceVersion: 3.0',
-      'If-Match: *',
+      `If-Match: ${etag}`,
     ];
   } else {
     body = entityJson(entity);
@@ -155,14 +176,18 @@ function transactionError(text: string, statusCode: number, response: PipelineRe
 /** Submits `actions` as one transaction: the SDK's TableClient.submitTransaction, at less cost. */
 export async function submitTransaction(
   client: TableClient,
-  actions: TransactionAction[],
+  actions: TableAction[],
 ): Promise<TableTransactionResponse> {
   const base = client.url.endsWith('/') ? client.url : `${client.url}/`;
-  const parts = base.includes('?')
-    ? undefined
-    : actions.map((a) => operationPart(`${base}${client.tableName}`, a));
-  if (!actions.length || !parts || parts.some((p) => p === undefined))
-    return client.submitTransaction(actions);
+  const parts = writesOwnTransactions(client)
+    ? actions.map((a) => operationPart(`${base}${client.tableName}`, a))
+    : undefined;
+  if (!actions.length || !parts || parts.some((p) => p === undefined)) {
+    // The SDK would delete these whatever their ETag.
+    if (actions.some(conditionalDelete))
+      throw new Error('A delete on an ETag in a transaction needs a client whose URL has no SAS token.');
+    return client.submitTransaction(actions as TransactionAction[]);
+  }
   const partitionKey = actions[0]![1].partitionKey;
   if (actions.some((a) => a[1].partitionKey !== partitionKey))
     throw new Error('All operations in a transaction must target the same partitionKey');

@@ -5,13 +5,7 @@ import type { JWK } from 'jose';
 import { canonicalJson } from '../../core/audit';
 import { findOverlap, parseCidr } from '../../core/cidr';
 import { addDuration, parseDuration } from '../../core/duration';
-import {
-  activeMemberIds,
-  claimsOf,
-  type Applicant,
-  type ClaimTags,
-  type MembershipRequest,
-} from '../../core/membership';
+import { activeMemberIds, claimsOf, type Applicant, type MembershipRequest } from '../../core/membership';
 import { keyThumbprint, verifyJws } from '../../core/signed';
 import { parseLegalName, sameLegalName, formatLegalName, LegalNameError } from '../../core/x500';
 import { BALLOT_ORCHESTRATOR, type BallotRef } from '../../orchestrations/ballot';
@@ -139,20 +133,16 @@ export async function submitRequest(
 
   // Reservations make the id, name and key checks exact under concurrent submissions.
   const claims = claimsOf(applicant.id, formatLegalName(legalName), thumbprint);
-  const claimTags: ClaimTags = {};
-  for (const [kind, value] of claims) {
-    const { owner, etag } = await registry.reserve(kind, value, requestId);
-    if (etag) claimTags[kind] = etag;
-    if (owner !== requestId) {
-      await registry.release(claims, requestId, claimTags);
-      if (kind === 'key') throw tooMany('REQUEST.LIMIT', 'This key already has an open membership request.');
-      throw conflict(
-        kind === 'id' ? 'ID.TAKEN' : 'NAME.TAKEN',
-        kind === 'id'
-          ? `Member id ${applicant.id} is taken.`
-          : `${formatLegalName(legalName)} is already an applicant.`,
-      );
-    }
+  const { tags: claimTags, taken } = await registry.reserve(claims, requestId);
+  if (taken) {
+    await registry.release(claims, requestId, claimTags);
+    if (taken === 'key') throw tooMany('REQUEST.LIMIT', 'This key already has an open membership request.');
+    throw conflict(
+      taken === 'id' ? 'ID.TAKEN' : 'NAME.TAKEN',
+      taken === 'id'
+        ? `Member id ${applicant.id} is taken.`
+        : `${formatLegalName(legalName)} is already an applicant.`,
+    );
   }
 
   const openedAt = new Date(nowMs());

@@ -23,8 +23,10 @@ function services(): Services {
   if (!s) {
     const registry = Registry.open();
     const audit = table('Audit').then((client) => new AuditLog(client));
-    // Founders are seeded before the registry is first used.
-    const seeded = Promise.all([registry, audit]).then(([r, a]) => seedFounders(consortium(), r, a));
+    // Founders are seeded, and claims kept as the registry keeps them now, before the registry is first used.
+    const seeded = Promise.all([registry, audit]).then(([r, a]) =>
+      Promise.all([seedFounders(consortium(), r, a), r.moveLegacyClaims()]),
+    );
     s = { registry, audit, seeded };
     byEnvironment.set(key, s);
     // A failure is not cached: the next call tries again.
