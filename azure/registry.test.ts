@@ -43,10 +43,10 @@ describe('registry', () => {
 
   const claimsFor = (tag = randomUUID().slice(0, 8)) =>
     claimsOf(`bank-${tag}`, `O=Bank ${tag}, L=Paris, C=FR`, `key-${tag}`);
-  const reservations = () => (registry as unknown as { reservations: TableClient }).reservations;
-  /** Storage calls that read claims, and transactions, while `body` runs. */
-  async function counted(body: () => Promise<void>): Promise<{ reads: number; transactions: number }> {
-    const reads = jest.spyOn(reservations(), 'listEntities');
+  const tables = () => registry as unknown as { requests: TableClient; reservations: TableClient };
+  /** Queries and transactions on the requests' table while `body` runs. */
+  async function counted(body: () => Promise<unknown>): Promise<{ reads: number; transactions: number }> {
+    const reads = jest.spyOn(tables().requests, 'listEntities');
     const writes = jest.spyOn(transactions, 'submitTransaction');
     try {
       await body();
@@ -56,70 +56,101 @@ describe('registry', () => {
       writes.mockRestore();
     }
   }
+  const reject = (r: MembershipRequest): MembershipRequest => ({
+    ...r,
+    phase: 'rejected',
+    outcome: 'rejected',
+  });
 
-  it("reserves all of a request's claims or none, and names the first one another request holds", async () => {
-    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+  it('creates a request and its claims all or none, and names the first claim another request holds', async () => {
     const claims = claimsFor();
-    let first: Awaited<ReturnType<Registry['reserve']>> | undefined;
-    expect(await counted(async () => void (first = await registry.reserve(claims, a)))).toEqual({
+    const first = request();
+    // One transaction for the request and its claims, one opening its vote (another table).
+    expect(await counted(() => registry.createRequest(first, claims))).toEqual({ reads: 0, transactions: 2 });
+    // Again (an idempotent resubmission): the stored request.
+    const again = await registry.createRequest({ ...first, fingerprint: 'other' }, claims);
+    expect(again).toMatchObject({ created: false, request: { fingerprint: first.fingerprint } });
+    expect(again.taken).toBeUndefined();
+    // Another request wanting the same name (and its own id and key) is not created, nor are its claims.
+    const rival = claimsFor();
+    rival[1] = claims[1]!;
+    const second = request();
+    expect(await registry.createRequest(second, rival)).toMatchObject({ created: false, taken: 'name' });
+    expect(await registry.getRequest(second.id)).toBeUndefined();
+    expect((await registry.createRequest(request(), [rival[0]!, rival[2]!])).created).toBe(true);
+    // Several taken: the first in the order given is named.
+    expect((await registry.createRequest(request(), [claims[2]!, claims[0]!])).taken).toBe('key');
+    // Claims are no requests: not listed, not found.
+    const listed = (await registry.listRequests({ limit: 1000 })).items;
+    expect(listed.every((r) => r && typeof r.id === 'string')).toBe(true);
+    expect((await registry.openRequests()).every((r) => r && typeof r.id === 'string')).toBe(true);
+    expect(
+      await registry.getRequest(`~claim:id:${Buffer.from(claims[0]![1]).toString('base64url')}`),
+    ).toBeUndefined();
+  });
+
+  it('frees claims in the write that closes the request, and writes it when a claim is gone already', async () => {
+    const claims = claimsFor();
+    const r = request();
+    await registry.createRequest(r, claims);
+    const known = await registry.getTaggedRequest(r.id);
+    expect(await counted(() => registry.updateRequest(r.id, reject, known, () => claims))).toEqual({
       reads: 0,
       transactions: 1,
     });
-    expect(first).toEqual({
-      tags: { id: expect.any(String), name: expect.any(String), key: expect.any(String) },
-    });
-    // Asking again (an idempotent resubmission) answers the same claims and ETags.
-    expect(await registry.reserve(claims, a)).toEqual(first);
-    // Another request wanting the same name (and its own id and key) gets none of them.
-    const rival = claimsFor();
-    rival[1] = claims[1]!;
-    expect(await registry.reserve(rival, b)).toEqual({ tags: {}, taken: 'name' });
-    expect((await registry.reserve([rival[0]!, rival[2]!], c)).taken).toBeUndefined();
-    // Several taken: the first in the order given is named.
-    expect((await registry.reserve([claims[2]!, claims[0]!], b)).taken).toBe('key');
+    expect((await registry.getRequest(r.id))?.phase).toBe('rejected');
+    expect((await registry.createRequest(request(), claims)).created).toBe(true);
+
+    // One of its claims is gone (freed by hand): the request is written, and the others are freed.
+    const other = claimsFor();
+    const s = request();
+    await registry.createRequest(s, other);
+    await tables().requests.deleteEntity(
+      'request',
+      `~claim:name:${Buffer.from(other[1]![1]).toString('base64url')}`,
+    );
+    await registry.updateRequest(s.id, reject, undefined, () => other);
+    expect((await registry.getRequest(s.id))?.phase).toBe('rejected');
+    expect((await registry.createRequest(request(), other)).created).toBe(true);
   });
 
-  it('releases in one transaction on the ETags reserve gave, and never a claim taken over', async () => {
-    const [owner, other, third] = [randomUUID(), randomUUID(), randomUUID()];
+  it('releases only the claims its owner still holds', async () => {
+    const [owner, other, third] = [request(), request(), request()];
     const claims = claimsFor();
-    const { tags } = await registry.reserve(claims, owner);
-    expect(await counted(() => registry.release(claims, owner, tags))).toEqual({ reads: 0, transactions: 1 });
-    expect((await registry.reserve(claims, other)).taken).toBeUndefined();
-    await registry.release(claims, other);
-
-    // The name is released and taken over meanwhile: its old ETag no longer deletes it, the others go.
-    const again = (await registry.reserve(claims, owner)).tags;
-    await registry.release([claims[1]!], owner, again);
-    expect((await registry.reserve([claims[1]!], other)).taken).toBeUndefined();
-    expect(await counted(() => registry.release(claims, owner, again))).toEqual({
-      reads: 1,
-      transactions: 2,
-    });
-    expect((await registry.reserve([claims[0]!, claims[2]!], third)).taken).toBeUndefined();
-    expect((await registry.reserve([claims[1]!], third)).taken).toBe('name');
-    // Without ETags: read, then only the owner's deleted.
-    await registry.release(claims, other);
-    expect((await registry.reserve([claims[1]!], third)).taken).toBeUndefined();
-    await registry.release([], owner);
+    await registry.createRequest(owner, claims);
+    // The name is released and taken over meanwhile.
+    await registry.release([claims[1]!], owner.id);
+    expect((await registry.createRequest(other, [claims[1]!])).created).toBe(true);
+    expect(await counted(() => registry.release(claims, owner.id))).toEqual({ reads: 1, transactions: 1 });
+    expect(await registry.createRequest(third, claims)).toMatchObject({ created: false, taken: 'name' });
+    expect((await registry.createRequest(third, [claims[0]!, claims[2]!])).created).toBe(true);
+    await registry.release([], owner.id);
   });
 
-  it('moves claims kept a partition per kind into the one partition, keeping their owners', async () => {
-    const [owner, other] = [randomUUID(), randomUUID()];
+  it('moves the claims the Reservations table kept beside the requests, keeping their owners', async () => {
+    const owner = request();
     const claims = claimsFor();
-    // As the code before kept them: partition = kind, row key = the value in base64url.
-    const legacy: Record<string, string> = {};
-    for (const [kind, value] of claims) {
-      const row = { partitionKey: kind, rowKey: Buffer.from(value).toString('base64url'), Owner: owner };
-      legacy[kind] = String((await reservations().createEntity(row)).etag);
-    }
+    const b64 = (v: string) => Buffer.from(v).toString('base64url');
+    // As the code before kept them: a partition per kind, or one `claims` partition.
+    const [id, name, key] = claims;
+    await tables().reservations.createEntity({ partitionKey: 'id', rowKey: b64(id![1]), Owner: owner.id });
+    await tables().reservations.createEntity({
+      partitionKey: 'name',
+      rowKey: b64(name![1]),
+      Owner: owner.id,
+    });
+    await tables().reservations.createEntity({
+      partitionKey: 'claims',
+      rowKey: `key:${b64(key![1])}`,
+      Owner: owner.id,
+    });
     expect(await registry.moveLegacyClaims()).toBe(3);
     expect(await registry.moveLegacyClaims()).toBe(0);
     // Still the owner's: another request cannot take them; the owner's own request finds them its own.
-    expect((await registry.reserve(claims, other)).taken).toBe('id');
-    expect((await registry.reserve(claims, owner)).taken).toBeUndefined();
-    // Released with the ETags of the old rows (kept on the request record): read, then freed.
-    await registry.release(claims, owner, legacy);
-    expect((await registry.reserve(claims, other)).taken).toBeUndefined();
+    expect((await registry.createRequest(request(), claims)).taken).toBe('id');
+    expect((await registry.createRequest(owner, claims)).created).toBe(true);
+    await registry.updateRequest(owner.id, reject, undefined, () => claims);
+    expect((await registry.createRequest(request(), claims)).created).toBe(true);
   });
 
   it('updates from the record as read, and reads again when it has changed since', async () => {

@@ -4,15 +4,7 @@ import { inChunks } from '../runtime/parallel';
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { submitTransaction, writesOwnTransactions, type TableAction } from './table-transaction';
 import type { JWK } from 'jose';
-import type {
-  Claim,
-  ClaimTags,
-  Member,
-  MemberStatus,
-  MembershipRequest,
-  Proposal,
-  Vote,
-} from '../core/membership';
+import type { Claim, Member, MemberStatus, MembershipRequest, Proposal, Vote } from '../core/membership';
 import {
   decodeToken,
   encodeToken,
@@ -59,20 +51,18 @@ export type VoteWrite = 'created' | 'duplicate' | 'closed';
 const MEMBERS_PER_QUERY = 14;
 
 /**
- * Every claim is a row of one partition, so a request's claims are taken, and freed, in one transaction.
- * Claims were once a partition per kind (LEGACY_CLAIM_PARTITIONS); Registry.moveLegacyClaims moves them.
+ * A request's claims (its applicant's id, legal name and key) are rows beside the request records, in
+ * their partition, so a request and its claims are created in one transaction, and a decision that frees
+ * them frees them in the transaction that records it. Their keys start with '~claim:', which no request
+ * id does and which sorts after every one, so `REQUEST_ROWS` leaves them out of request queries. Claims
+ * were once rows of a Reservations table; Registry.moveLegacyClaims moves them here.
  */
-const CLAIMS_PK = 'claims';
-const LEGACY_CLAIM_PARTITIONS: readonly Claim[0][] = ['id', 'name', 'key'];
+const REQUEST_PK = 'request';
+const REQUEST_ROWS = `RowKey lt '~'`;
 
-/** A claim's value as base64url, since names and keys may hold characters row keys may not. */
-function claimValue(value: string): string {
-  return Buffer.from(value).toString('base64url');
-}
-
-/** A claim's row key: its kind, then its value. */
+/** A claim's row key: its kind, then its value as base64url (names and keys may hold characters row keys may not). */
 function claimRow([kind, value]: Claim): string {
-  return `${kind}:${claimValue(value)}`;
+  return `~claim:${kind}:${Buffer.from(value).toString('base64url')}`;
 }
 
 /** A string literal inside an OData filter. */
@@ -155,18 +145,34 @@ async function update<T extends object>(
   change: (current: T) => T | undefined,
   extra: (next: T) => Record<string, unknown>,
   known?: Tagged<T>,
+  /**
+   * Rows of the same partition to delete in the transaction that writes the change (`deletes`); if one of
+   * them is gone, the change is written alone and `missing` is told.
+   */
+  also?: { deletes: (next: T) => string[]; missing: (next: T) => void },
 ): Promise<T | undefined> {
   for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
     const row = attempt === 0 && known ? known : await getTagged<T>(client, pk, rk);
     if (!row) return undefined;
     const next = change(row.value);
     if (!next) return row.value;
+    const entity = { partitionKey: pk, rowKey: rk, ...packJson('Body', next), ...extra(next) };
+    const deletes = also?.deletes(next) ?? [];
     try {
-      await client.updateEntity(
-        { partitionKey: pk, rowKey: rk, ...packJson('Body', next), ...extra(next) },
-        'Replace',
-        { etag: row.etag },
-      );
+      if (deletes.length) {
+        try {
+          await submitTransaction(client, [
+            ['update', entity, 'Replace', { etag: row.etag }],
+            ...deletes.map((d): TransactionAction => ['delete', { partitionKey: pk, rowKey: d }]),
+          ]);
+          return next;
+        } catch (e) {
+          // A deleted row is missing, or the record changed: the record alone tells which.
+          if (statusOf(e) !== 404 && statusOf(e) !== 412) throw e;
+        }
+      }
+      await client.updateEntity(entity, 'Replace', { etag: row.etag });
+      if (deletes.length) also!.missing(next);
       return next;
     } catch (e) {
       if (statusOf(e) !== 412) wrapStorage(`update ${client.tableName}/${rk}`, e);
@@ -309,25 +315,54 @@ export class Registry {
 
   // ----- membership requests and proposals -----
 
-  /** Creates the request; when one with the same id exists, returns it instead. */
-  async createRequest(request: MembershipRequest): Promise<{ created: boolean; request: MembershipRequest }> {
-    try {
-      await this.requests.createEntity({
-        partitionKey: 'request',
-        rowKey: request.id,
-        Phase: request.phase,
-        ...packJson('Body', request),
-      });
-      // Only the call that created it opens voting (once: see openVoting). A vote that comes first finds
-      // no guard, reads the phase and opens it itself (functions/edge/vote.ts).
-      if (request.phase === 'voting') await this.#openCreated(request);
-      return { created: true, request };
-    } catch (e) {
-      if (statusOf(e) !== 409) wrapStorage(`create request ${request.id}`, e);
-      const existing = await this.getRequest(request.id);
-      if (!existing) throw new ConflictError(`Request ${request.id} is being created by another call.`);
-      return { created: false, request: existing };
+  /**
+   * Creates the request and its claims, all or none, in one transaction. When a request with the same id
+   * exists, returns it instead (`created` false). When another request holds one of the claims, nothing is
+   * created and `taken` names the first such claim in the order given. The request's own claims from an
+   * earlier call count as its own.
+   */
+  async createRequest(
+    request: MembershipRequest,
+    claims: Claim[] = [],
+  ): Promise<{ created: boolean; request: MembershipRequest; taken?: Claim[0] }> {
+    const row = {
+      partitionKey: REQUEST_PK,
+      rowKey: request.id,
+      Phase: request.phase,
+      ...packJson('Body', request),
+    };
+    let missing = claims;
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      try {
+        if (!missing.length) await this.requests.createEntity(row);
+        else
+          await submitTransaction(this.requests, [
+            ['create', row],
+            ...missing.map((c): TransactionAction => [
+              'create',
+              { partitionKey: REQUEST_PK, rowKey: claimRow(c), Owner: request.id },
+            ]),
+          ]);
+        // Only the call that created it opens voting (once: see openVoting). A vote that comes first finds
+        // no guard, reads the phase and opens it itself (functions/edge/vote.ts).
+        if (request.phase === 'voting') await this.#openCreated(request);
+        return { created: true, request };
+      } catch (e) {
+        if (statusOf(e) !== 409) wrapStorage(`create request ${request.id}`, e);
+      }
+      // Refused: the request exists, or a claim does. One query finds out which.
+      const filter = [request.id, ...claims.map(claimRow)]
+        .map((rk) => `RowKey eq '${quote(rk)}'`)
+        .join(' or ');
+      const rows = await listAll(this.requests, REQUEST_PK, (r) => r, `(${filter})`);
+      const existing = rows.find((r) => r.rowKey === request.id);
+      if (existing) return { created: false, request: body<MembershipRequest>(existing) };
+      const owners = new Map(rows.map((r) => [String(r.rowKey), String(r['Owner'])]));
+      const taken = claims.find((c) => owners.has(claimRow(c)) && owners.get(claimRow(c)) !== request.id);
+      if (taken) return { created: false, request, taken: taken[0] };
+      missing = claims.filter((c) => !owners.has(claimRow(c)));
     }
+    throw new ConflictError(`Request ${request.id} is being created by another call.`);
   }
 
   async getRequest(id: string): Promise<MembershipRequest | undefined> {
@@ -335,16 +370,20 @@ export class Registry {
   }
 
   /** The request with its row's ETag, for an update that should not read it again (updateRequest). */
-  getTaggedRequest(id: string): Promise<Tagged<MembershipRequest> | undefined> {
-    return getTagged<MembershipRequest>(this.requests, 'request', id);
+  async getTaggedRequest(id: string): Promise<Tagged<MembershipRequest> | undefined> {
+    // A claim's row is no request.
+    if (id.startsWith('~')) return undefined;
+    return getTagged<MembershipRequest>(this.requests, REQUEST_PK, id);
   }
 
   listRequests(
     options: { phase?: string; continuation?: string | null; limit?: number } = {},
   ): Promise<Page<MembershipRequest>> {
-    return listPage(this.requests, 'request', (r) => body<MembershipRequest>(r), {
+    return listPage(this.requests, REQUEST_PK, (r) => body<MembershipRequest>(r), {
       ...options,
-      filter: options.phase ? `Phase eq '${options.phase}'` : undefined,
+      filter: [REQUEST_ROWS, options.phase ? `Phase eq '${options.phase}'` : undefined]
+        .filter(Boolean)
+        .join(' and '),
     });
   }
 
@@ -354,23 +393,37 @@ export class Registry {
       this.requests,
       'request',
       (r) => body<MembershipRequest>(r),
-      `(Phase eq 'voting' or Phase eq 'approved' or Phase eq 'provisioning')`,
+      `${REQUEST_ROWS} and (Phase eq 'voting' or Phase eq 'approved' or Phase eq 'provisioning')`,
     );
   }
 
-  updateRequest(
+  /**
+   * Changes the request (see update). `freeing` names the claims the changed request lets go of: they are
+   * deleted in the transaction that writes it. A request's claims are its own from its creation until a
+   * change frees them, so they are deleted whatever their ETag; if one is missing already, the request is
+   * written alone and the claims it still holds are freed after (release).
+   */
+  async updateRequest(
     id: string,
     change: (r: MembershipRequest) => MembershipRequest | undefined,
     known?: Tagged<MembershipRequest>,
+    freeing?: (next: MembershipRequest) => Claim[],
   ): Promise<MembershipRequest | undefined> {
-    return update<MembershipRequest>(
+    let leftOver: Claim[] = [];
+    const next = await update<MembershipRequest>(
       this.requests,
-      'request',
+      REQUEST_PK,
       id,
       change,
       (r) => ({ Phase: r.phase }),
       known,
+      freeing && {
+        deletes: (r) => freeing(r).map(claimRow),
+        missing: (r) => (leftOver = freeing(r)),
+      },
     );
+    if (leftOver.length) await this.release(leftOver, id);
+    return next;
   }
 
   async createProposal(proposal: Proposal): Promise<{ created: boolean; proposal: Proposal }> {
@@ -655,109 +708,38 @@ export class Registry {
     return out;
   }
 
-  // ----- reservations -----
+  // ----- claims -----
 
   /**
-   * Claims every one of `claims` for `owner`, all or none, in one transaction. Answers the ETags of the
-   * claims (which release them without a read: claim rows are never updated), or else the kind of the
-   * first claim, in the order given, that another owner holds; the caller's own claims from an earlier
-   * call (an idempotent resubmission) count as its own.
+   * Frees the claims `owner` holds: read (one query), then those still the owner's deleted on their ETags in
+   * one transaction, so a claim taken over meanwhile stays with its new owner. Claims are mostly freed with
+   * the change that lets go of them (updateRequest); this is for the others.
    */
-  async reserve(claims: Claim[], owner: string): Promise<{ tags: ClaimTags; taken?: Claim[0] }> {
-    const tags: ClaimTags = {};
-    let missing = claims;
-    // A claim freed between a refused transaction and the read is taken by the next one.
-    for (let attempt = 0; missing.length; attempt++) {
-      if (attempt === MAX_CAS_ATTEMPTS)
-        throw new ConflictError('The claims of this request keep changing; try again.');
-      try {
-        const done = await submitTransaction(
-          this.reservations,
-          missing.map((c): TransactionAction => [
-            'create',
-            { partitionKey: CLAIMS_PK, rowKey: claimRow(c), Owner: owner },
-          ]),
-        );
-        missing.forEach(([kind], i) => {
-          const etag = done.subResponses[i]?.etag;
-          if (etag) tags[kind] = etag;
-        });
-        return { tags };
-      } catch (e) {
-        if (statusOf(e) !== 409) wrapStorage('reserve claims', e);
-      }
-      const held = await this.#claimRows(missing);
-      for (const c of claims) {
-        const row = held.get(claimRow(c));
-        if (row && row.owner !== owner) return { tags, taken: c[0] };
-      }
-      for (const c of missing) {
-        const row = held.get(claimRow(c));
-        if (row?.etag) tags[c[0]] = row.etag;
-      }
-      missing = missing.filter((c) => !held.has(claimRow(c)));
-    }
-    return { tags };
-  }
-
-  /** The rows of `claims` that exist, by row key, with their owner and ETag: one query. */
-  async #claimRows(claims: Claim[]): Promise<Map<string, { owner: string; etag?: string }>> {
-    const out = new Map<string, { owner: string; etag?: string }>();
-    const filter = `PartitionKey eq '${CLAIMS_PK}' and (${claims.map((c) => `RowKey eq '${claimRow(c)}'`).join(' or ')})`;
-    try {
-      for await (const row of this.reservations.listEntities<Record<string, unknown>>({
-        queryOptions: { filter, select: ['RowKey', 'Owner'] },
-      }))
-        out.set(String(row.rowKey), { owner: String(row['Owner']), ...(row.etag ? { etag: row.etag } : {}) });
-    } catch (e) {
-      wrapStorage('read reservations', e);
-    }
-    return out;
-  }
-
-  /**
-   * Frees the claims `owner` holds, each deleted on its row's ETag, so a claim taken over meanwhile stays
-   * with its new owner: one transaction on the ETags reserve gave (`tags`). When some are not known, or a
-   * row is no longer as reserve left it, the claims are read first (one query) and those the owner still
-   * holds are deleted.
-   */
-  async release(claims: Claim[], owner: string, tags: ClaimTags = {}): Promise<void> {
+  async release(claims: Claim[], owner: string): Promise<void> {
     if (!claims.length) return;
-    const one = async (row: { rowKey: string; etag: string }) => {
+    const filter = claims.map((c) => `RowKey eq '${quote(claimRow(c))}'`).join(' or ');
+    const held = (await listAll(this.requests, REQUEST_PK, (r) => r, `(${filter})`)).filter(
+      (r) => r['Owner'] === owner && r.etag,
+    );
+    if (!held.length) return;
+    const one = async (row: Row) => {
       try {
-        await this.reservations.deleteEntity(CLAIMS_PK, row.rowKey, { etag: row.etag });
+        await this.requests.deleteEntity(REQUEST_PK, String(row.rowKey), { etag: String(row.etag) });
       } catch (e) {
         if (statusOf(e) !== 404 && statusOf(e) !== 412) wrapStorage('release claims', e);
       }
     };
     // One transaction where this process writes it (the SDK's would delete whatever the ETag).
-    const together = writesOwnTransactions(this.reservations);
-    const remove = async (rows: { rowKey: string; etag: string }[]) => {
-      if (!together) return void (await Promise.all(rows.map(one)));
+    if (!writesOwnTransactions(this.requests)) return void (await Promise.all(held.map(one)));
+    try {
       await submitTransaction(
-        this.reservations,
-        rows.map((r): TableAction => [
+        this.requests,
+        held.map((r): TableAction => [
           'delete',
-          { partitionKey: CLAIMS_PK, rowKey: r.rowKey },
-          { etag: r.etag },
+          { partitionKey: REQUEST_PK, rowKey: String(r.rowKey) },
+          { etag: String(r.etag) },
         ]),
       );
-    };
-    if (claims.every(([kind]) => tags[kind])) {
-      try {
-        await remove(claims.map((c) => ({ rowKey: claimRow(c), etag: tags[c[0]]! })));
-        return;
-      } catch (e) {
-        // One of them is gone or taken over (or the tags are from before claims moved): read them.
-        if (statusOf(e) !== 404 && statusOf(e) !== 412) wrapStorage('release claims', e);
-      }
-    }
-    const held = [...(await this.#claimRows(claims))]
-      .filter(([, row]) => row.owner === owner && row.etag)
-      .map(([rowKey, row]) => ({ rowKey, etag: row.etag! }));
-    if (!held.length) return;
-    try {
-      await remove(held);
     } catch (e) {
       if (statusOf(e) !== 404 && statusOf(e) !== 412) wrapStorage('release claims', e);
       // Changed since the read: each on its own, leaving any that is no longer the owner's.
@@ -766,34 +748,33 @@ export class Registry {
   }
 
   /**
-   * Moves claims from the partition per kind they once had into the claims partition, keeping their
-   * owners; idempotent, and cheap once done (one query that finds nothing). A claim already in the new
-   * partition keeps its owner there. Answers how many were moved.
+   * Moves the claims of the Reservations table, where they were kept before (a partition per kind, or a
+   * `claims` partition), to the request records' partition, keeping their owners. Idempotent, and cheap
+   * once done (one query that finds nothing). A claim already moved keeps its owner. Answers how many moved.
    */
   async moveLegacyClaims(): Promise<number> {
-    const filter = LEGACY_CLAIM_PARTITIONS.map((pk) => `PartitionKey eq '${pk}'`).join(' or ');
-    const legacy: { partitionKey?: string; rowKey?: string; etag?: string; [k: string]: unknown }[] = [];
+    const legacy: Row[] = [];
     try {
-      for await (const row of this.reservations.listEntities<Record<string, unknown>>({
-        queryOptions: { filter },
-      }))
-        legacy.push(row);
+      for await (const row of this.reservations.listEntities<Record<string, unknown>>())
+        legacy.push(row as Row);
     } catch (e) {
       wrapStorage('read reservations', e);
     }
     let moved = 0;
     for (const row of legacy) {
-      const rowKey = `${row.partitionKey}:${row.rowKey}`;
+      const kindAndValue = row.partitionKey === 'claims' ? row.rowKey : `${row.partitionKey}:${row.rowKey}`;
       try {
-        await this.reservations.createEntity({ partitionKey: CLAIMS_PK, rowKey, Owner: row['Owner'] });
+        await this.requests.createEntity({
+          partitionKey: REQUEST_PK,
+          rowKey: `~claim:${kindAndValue}`,
+          Owner: row['Owner'],
+        });
         moved++;
       } catch (e) {
         if (statusOf(e) !== 409) wrapStorage('move claims', e);
       }
       try {
-        await this.reservations.deleteEntity(String(row.partitionKey), String(row.rowKey), {
-          etag: String(row.etag),
-        });
+        await this.reservations.deleteEntity(row.partitionKey, row.rowKey, { etag: String(row.etag) });
       } catch (e) {
         if (statusOf(e) !== 404 && statusOf(e) !== 412) wrapStorage('move claims', e);
       }

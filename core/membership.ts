@@ -119,16 +119,10 @@ export interface MembershipRequest extends Ballot {
   phase: Phase;
   steps: Step[];
   jws: string;
-  /**
-   * The storage ETag of each claim row the request made (absent on requests made before they were kept):
-   * releasing a claim deletes its row on this ETag without reading it first.
-   */
-  claimTags?: ClaimTags;
 }
 
 /** What an applicant holds while its request is open: its member id, legal name and key are its own. */
 export type Claim = [kind: 'id' | 'name' | 'key', value: string];
-export type ClaimTags = Partial<Record<Claim[0], string>>;
 
 /** The claims of an applicant (`legalName` in its formatted form: names compare case-insensitively). */
 export function claimsOf(applicantId: string, legalName: string, keyThumbprint: string): Claim[] {

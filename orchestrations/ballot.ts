@@ -251,13 +251,11 @@ export async function closeBallot(
   // finds it audited, or finds the phase still open and audits once (as it would the effect below).
   if (b.phase === 'voting' && !b.decisionAudited) await audit.append(decided(input.outcome, tally), at);
   let closed: MembershipRequest | Proposal | undefined;
-  let firstClose = false;
   if (b.kind === 'request') {
     closed = await registry.updateRequest(
       b.id,
       (r) => {
         if (r.phase !== 'voting') return undefined;
-        firstClose = true;
         return {
           ...r,
           phase: PHASE_OF[input.outcome],
@@ -268,11 +266,9 @@ export async function closeBallot(
         } as MembershipRequest;
       },
       loaded as Tagged<MembershipRequest>,
+      // A request that is not approved frees its id, name and key, in the same write.
+      (r) => (r.outcome === 'approved' ? [] : requestClaims(r)),
     );
-    if (firstClose && input.outcome !== 'approved') {
-      const r = closed as MembershipRequest;
-      await registry.release(requestClaims(r), r.id, r.claimTags);
-    }
   } else {
     // The proposal's effect lands before its phase changes, so whoever sees "approved" sees the effect.
     const p = b as Proposal;
@@ -286,7 +282,6 @@ export async function closeBallot(
     }
     closed = await registry.updateProposal(b.id, (x) => {
       if (x.phase !== 'voting') return undefined;
-      firstClose = true;
       return {
         ...x,
         phase: input.outcome === 'withdrawn' ? 'rejected' : (PHASE_OF[input.outcome] as Proposal['phase']),

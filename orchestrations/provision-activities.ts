@@ -558,7 +558,7 @@ export async function markAbandoned(input: { requestId: string; bankId?: string 
   const request = await requestOf(input.requestId);
   await registry.setMemberStatus(input.bankId ?? request.applicant.id, ['PENDING'], 'REMOVED');
   // The bank may apply again: its id, name and key are free once nothing of it is left.
-  await registry.release(requestClaims(request), request.id, request.claimTags);
+  await registry.release(requestClaims(request), request.id);
 }
 
 /**

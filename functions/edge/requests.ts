@@ -131,20 +131,6 @@ export async function submitRequest(
     );
   }
 
-  // Reservations make the id, name and key checks exact under concurrent submissions.
-  const claims = claimsOf(applicant.id, formatLegalName(legalName), thumbprint);
-  const { tags: claimTags, taken } = await registry.reserve(claims, requestId);
-  if (taken) {
-    await registry.release(claims, requestId, claimTags);
-    if (taken === 'key') throw tooMany('REQUEST.LIMIT', 'This key already has an open membership request.');
-    throw conflict(
-      taken === 'id' ? 'ID.TAKEN' : 'NAME.TAKEN',
-      taken === 'id'
-        ? `Member id ${applicant.id} is taken.`
-        : `${formatLegalName(legalName)} is already an applicant.`,
-    );
-  }
-
   const openedAt = new Date(nowMs());
   const active = [...activeMemberIds(members)];
   const record: MembershipRequest = {
@@ -161,10 +147,20 @@ export async function submitRequest(
     deadline: addDuration(openedAt, parseDuration(config.votingWindow)).toISOString(),
     steps: [],
     jws: parsed.jws,
-    claimTags,
   };
   expectBallots(registry);
-  const { created, request: stored } = await registry.createRequest(record);
+  // The request's claims on its id, name and key, created with it, make those checks exact under
+  // concurrent submissions.
+  const claims = claimsOf(applicant.id, formatLegalName(legalName), thumbprint);
+  const { created, request: stored, taken } = await registry.createRequest(record, claims);
+  if (taken === 'key') throw tooMany('REQUEST.LIMIT', 'This key already has an open membership request.');
+  if (taken)
+    throw conflict(
+      taken === 'id' ? 'ID.TAKEN' : 'NAME.TAKEN',
+      taken === 'id'
+        ? `Member id ${applicant.id} is taken.`
+        : `${formatLegalName(legalName)} is already an applicant.`,
+    );
   if (!created && stored.fingerprint !== print)
     throw conflict('REQUEST.CONFLICT', `Request ${requestId} exists with a different payload or key.`);
   await startBallot(context, { kind: 'request', id: requestId });
