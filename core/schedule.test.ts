@@ -655,6 +655,25 @@ describe('desiredProfile', () => {
     );
   });
 
+  it('compares a load exactly at a threshold as at it, not a rounding error below or above it', () => {
+    // 609 tpm is exactly 29% of Medium's 2,100; 609 / 2100 * 100 is 28.999… in floating point.
+    const rule: LoadRule = {
+      metric: 'tpm',
+      upAbovePercent: 39,
+      upAfterMinutes: 1,
+      downBelowPercent: 29,
+      downAfterMinutes: 2,
+    };
+    const policy: ScalingPolicy = { ...flat, load: rule };
+    const at = (current: ProfileName, values: number[]) =>
+      desiredProfile({ policy, profiles: P, nowMs: NOW, current, samples: series(values) }).profile;
+    expect(at('Large', [609, 609])).toBe('Large');
+    expect(at('Large', [608, 608])).toBe('Medium');
+    // 234 tpm is exactly 39% of Small's 600.
+    expect(at('Small', [234])).toBe('Small');
+    expect(at('Small', [235])).toBe('Medium');
+  });
+
   it('treats a missing minute or stale samples as unknown load, neither above nor below', () => {
     const high = 0.9 * cap('Small');
     const gap = series([high, high, null, high, high, high]);
@@ -864,8 +883,9 @@ describe('desiredProfile: hysteresis properties', () => {
             expect(window).toHaveLength(minutes);
             for (const v of window) {
               expect(v).not.toBeNull();
-              if (up) expect(v!).toBeGreaterThan((rule.upAbovePercent / 100) * cap(current));
-              else expect(v!).toBeLessThan((rule.downBelowPercent / 100) * cap(d.profile));
+              // In whole numbers: exact at the thresholds.
+              if (up) expect(v! * 100).toBeGreaterThan(rule.upAbovePercent * cap(current));
+              else expect(v! * 100).toBeLessThan(rule.downBelowPercent * cap(d.profile));
             }
             // A reversal needs a whole new run of evidence: none of the samples behind the last change.
             if (lastChange && lastChange.up !== up)

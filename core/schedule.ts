@@ -568,7 +568,7 @@ function expiresAtMs(expiresAt: number | string): number {
   return typeof expiresAt === 'number' ? expiresAt : Date.parse(expiresAt);
 }
 
-const pct = (ratio: number) => `${Math.round(ratio * 100)}%`;
+const pct = (percent: number) => `${Math.round(percent)}%`;
 
 function windowReason(m: ScheduleMatch): string {
   if (!m.window) return `${m.profile}: default profile, no window open`;
@@ -578,17 +578,18 @@ function windowReason(m: ScheduleMatch): string {
 
 /**
  * Checks that every one of the `minutes` whole minutes ending with the newest sample has a sample and
- * that each sample's ratio passes; returns the ratios seen, or undefined if the load did not stay there.
+ * that each sample's load (a percentage of a capacity) passes; returns the loads seen, or undefined if the
+ * load did not stay there.
  */
 function sustained(
   samples: readonly LoadSample[],
   nowMs: number,
   minutes: number,
-  ratio: (s: LoadSample) => number | undefined,
+  load: (s: LoadSample) => number | undefined,
   pass: (r: number) => boolean,
 ): number[] | undefined {
   let newest = -Infinity;
-  for (const s of samples) if (s.atMs <= nowMs && ratio(s) !== undefined && s.atMs > newest) newest = s.atMs;
+  for (const s of samples) if (s.atMs <= nowMs && load(s) !== undefined && s.atMs > newest) newest = s.atMs;
   if (newest < nowMs - MAX_SAMPLE_AGE_MINUTES * MINUTE) return undefined;
   const last = Math.floor(newest / MINUTE);
   const covered = new Set<number>();
@@ -596,7 +597,7 @@ function sustained(
   for (const s of samples) {
     const minute = Math.floor(s.atMs / MINUTE);
     if (s.atMs > nowMs || minute > last || minute <= last - minutes) continue;
-    const r = ratio(s);
+    const r = load(s);
     if (r === undefined) continue;
     if (!pass(r)) return undefined;
     covered.add(minute);
@@ -614,7 +615,7 @@ function sustained(
  *    stays below `downBelowPercent` of the next lower profile's capacity for `downAfterMinutes`; each step
  *    down is judged against its own lower profile, so a quiet member leaving a Large window goes
  *    straight to Small, a busy one only as far as its load allows. Load never goes below the floor.
- * For cpu, a sample's ratio to profile X's capacity is cpuPercent/100 × VMs(serving profile) / VMs(X).
+ * For cpu, a sample's load on profile X's capacity is cpuPercent × VMs(serving profile) / VMs(X).
  */
 export function desiredProfile(input: DesiredProfileInput): DesiredProfile {
   const { policy, profiles, nowMs, current } = input;
@@ -640,15 +641,17 @@ export function desiredProfile(input: DesiredProfileInput): DesiredProfile {
   if (!rule) return bySchedule;
 
   const samples = input.samples ?? [];
-  const ratioTo = (x: ProfileName) => (s: LoadSample) => {
+  // A sample as a percentage of profile x's capacity. Multiplied before it is divided: a load exactly at
+  // a threshold (609 tpm of 2,100 is 29%) then compares as equal, where 609 / 2100 * 100 gives 28.999….
+  const percentOf = (x: ProfileName) => (s: LoadSample) => {
     if (rule.metric === 'tpm') {
       return typeof s.tpm === 'number' && Number.isFinite(s.tpm)
-        ? s.tpm / profiles.profiles[x].capacityTpm
+        ? (s.tpm * 100) / profiles.profiles[x].capacityTpm
         : undefined;
     }
     if (typeof s.cpuPercent !== 'number' || !Number.isFinite(s.cpuPercent)) return undefined;
     const serving = profiles.profiles[s.profile ?? current].vmCount;
-    return ((s.cpuPercent / 100) * serving) / profiles.profiles[x].vmCount;
+    return (s.cpuPercent * serving) / profiles.profiles[x].vmCount;
   };
 
   const above = profileAbove(current);
@@ -657,8 +660,8 @@ export function desiredProfile(input: DesiredProfileInput): DesiredProfile {
       samples,
       nowMs,
       rule.upAfterMinutes,
-      ratioTo(current),
-      (r) => r * 100 > rule.upAbovePercent,
+      percentOf(current),
+      (p) => p > rule.upAbovePercent,
     );
     if (up) {
       const profile = maxProfile(floor, above);
@@ -676,8 +679,8 @@ export function desiredProfile(input: DesiredProfileInput): DesiredProfile {
       samples,
       nowMs,
       rule.downAfterMinutes,
-      ratioTo(lower),
-      (r) => r * 100 < rule.downBelowPercent,
+      percentOf(lower),
+      (p) => p < rule.downBelowPercent,
     );
     if (!down) break;
     target = lower;
