@@ -127,6 +127,51 @@ describe('the ballot orchestration (three founders, majority)', () => {
     expect(last.reads).toBe(0);
   });
 
+  it('closes in one write: a request with the claims it frees, a proposal with its decision audited', async () => {
+    const services = (await import(join(__dirname, '../dist/functions/edge/services.js'))) as {
+      getRegistry: () => Promise<Registry>;
+    };
+    const registry = await services.getRegistry();
+    const { payload, key } = await host.apply();
+    const id = payload.requestId;
+    await opened(id);
+    const requestWrites = jest.spyOn(registry, 'updateRequest');
+    const proposalWrites = jest.spyOn(registry, 'updateProposal');
+    try {
+      expect((await host.vote(id, 'bank-a', { decision: 'reject' })).status).toBe(202);
+      expect((await host.vote(id, 'bank-b', { decision: 'reject' })).status).toBe(202);
+      await finished(id);
+      expect(requestWrites.mock.calls.filter(([r]) => r === id)).toHaveLength(1);
+      // Its id, name and key are free again: the same bank, with the same key, applies anew at once.
+      const again = await host.apply(payload.applicant, {}, key);
+      expect(again.res.status).toBe(202);
+      // Rejected too, so that the tests after this one may use the same address space.
+      await opened(again.payload.requestId);
+      for (const voter of ['bank-a', 'bank-b'])
+        expect((await host.vote(again.payload.requestId, voter, { decision: 'reject' })).status).toBe(202);
+      await finished(again.payload.requestId);
+
+      const res = await host.signedAction('/api/members/bank-c/proposals', {
+        action: 'suspend',
+        subject: 'bank-c',
+        reason: 'test',
+      });
+      expect(res.status).toBe(202);
+      const proposal = (await json(res)).id as string;
+      await opened(proposal);
+      proposalWrites.mockClear();
+      // bank-c does not vote on itself: one of two rejecting leaves a majority out of reach.
+      expect((await host.vote(proposal, 'bank-a', { decision: 'reject' }, 'proposals')).status).toBe(202);
+      await finished(proposal);
+      expect(proposalWrites.mock.calls.filter(([p]) => p === proposal)).toHaveLength(1);
+      expect(await host.settled(proposal, 'proposals')).toMatchObject({ phase: 'rejected' });
+      expect(await auditKinds(proposal)).toEqual(['proposal.opened', 'vote.accepted', 'proposal.decided']);
+    } finally {
+      requestWrites.mockRestore();
+      proposalWrites.mockRestore();
+    }
+  });
+
   it('finishes a ballot that started on V1 on V1, auditing it once', async () => {
     const { payload, res } = await host.apply();
     expect(res.status).toBe(202);

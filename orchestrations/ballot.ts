@@ -270,26 +270,27 @@ export async function closeBallot(
       (r) => (r.outcome === 'approved' ? [] : requestClaims(r)),
     );
   } else {
-    // The proposal's effect lands before its phase changes, so whoever sees "approved" sees the effect.
+    // The proposal's effect lands before its phase changes, so whoever sees "approved" sees the effect;
+    // the record then says both at once, in one write on the ETag the count read. A re-run before that
+    // write applies the effect again, which changes nothing the second time.
     const p = b as Proposal;
-    if (p.phase === 'voting' && !b.decisionAudited) {
-      if (input.outcome === 'approved') await applyProposal({ ...p, outcome: input.outcome, tally }, context);
-      await registry.updateProposal(
-        p.id,
-        (x) => ({ ...x, decisionAudited: true }) as Proposal,
-        loaded as Tagged<Proposal>,
-      );
-    }
-    closed = await registry.updateProposal(b.id, (x) => {
-      if (x.phase !== 'voting') return undefined;
-      return {
-        ...x,
-        phase: input.outcome === 'withdrawn' ? 'rejected' : (PHASE_OF[input.outcome] as Proposal['phase']),
-        outcome: input.outcome,
-        decidedAt,
-        tally,
-      };
-    });
+    if (p.phase === 'voting' && !b.decisionAudited && input.outcome === 'approved')
+      await applyProposal({ ...p, outcome: input.outcome, tally }, context);
+    closed = await registry.updateProposal(
+      b.id,
+      (x) => {
+        if (x.phase !== 'voting') return undefined;
+        return {
+          ...x,
+          phase: input.outcome === 'withdrawn' ? 'rejected' : (PHASE_OF[input.outcome] as Proposal['phase']),
+          outcome: input.outcome,
+          decidedAt,
+          tally,
+          decisionAudited: true,
+        } as Proposal;
+      },
+      loaded as Tagged<Proposal>,
+    );
   }
   if (!closed) throw new Error(`${input.kind} ${input.id} vanished while closing.`);
   const record = closed as (MembershipRequest | Proposal) & { decisionAudited?: boolean };
