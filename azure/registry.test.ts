@@ -144,8 +144,15 @@ describe('registry', () => {
       rowKey: `key:${b64(key![1])}`,
       Owner: owner.id,
     });
+    // A rejected request whose claims a stopped host left behind (decision and release were two writes).
+    const leaked = { ...request(), phase: 'rejected' as const };
+    await registry.createRequest(leaked);
+    const left = claimsFor();
+    for (const [kind, value] of left)
+      await tables().reservations.createEntity({ partitionKey: kind, rowKey: b64(value), Owner: leaked.id });
     expect(await registry.moveLegacyClaims()).toBe(3);
     expect(await registry.moveLegacyClaims()).toBe(0);
+    expect((await registry.createRequest(request(), left)).created).toBe(true);
     // Still the owner's: another request cannot take them; the owner's own request finds them its own.
     expect((await registry.createRequest(request(), claims)).taken).toBe('id');
     expect((await registry.createRequest(owner, claims)).created).toBe(true);

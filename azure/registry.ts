@@ -391,7 +391,7 @@ export class Registry {
   openRequests(): Promise<MembershipRequest[]> {
     return listAll(
       this.requests,
-      'request',
+      REQUEST_PK,
       (r) => body<MembershipRequest>(r),
       `${REQUEST_ROWS} and (Phase eq 'voting' or Phase eq 'approved' or Phase eq 'provisioning')`,
     );
@@ -750,7 +750,8 @@ export class Registry {
   /**
    * Moves the claims of the Reservations table, where they were kept before (a partition per kind, or a
    * `claims` partition), to the request records' partition, keeping their owners. Idempotent, and cheap
-   * once done (one query that finds nothing). A claim already moved keeps its owner. Answers how many moved.
+   * once done (one query that finds nothing). A claim already moved keeps its owner; the claims of a request
+   * decided against are freed instead. Answers how many moved.
    */
   async moveLegacyClaims(): Promise<number> {
     const legacy: Row[] = [];
@@ -760,19 +761,27 @@ export class Registry {
     } catch (e) {
       wrapStorage('read reservations', e);
     }
+    // A request decided against kept its claims if its host stopped between recording the decision and
+    // freeing them (the two were separate writes): those are freed here, not moved.
+    const decidedAgainst = new Set<string>();
+    for (const owner of new Set(legacy.map((r) => String(r['Owner'])))) {
+      const phase = (await this.getRequest(owner))?.phase;
+      if (phase === 'rejected' || phase === 'expired' || phase === 'withdrawn') decidedAgainst.add(owner);
+    }
     let moved = 0;
     for (const row of legacy) {
       const kindAndValue = row.partitionKey === 'claims' ? row.rowKey : `${row.partitionKey}:${row.rowKey}`;
-      try {
-        await this.requests.createEntity({
-          partitionKey: REQUEST_PK,
-          rowKey: `~claim:${kindAndValue}`,
-          Owner: row['Owner'],
-        });
-        moved++;
-      } catch (e) {
-        if (statusOf(e) !== 409) wrapStorage('move claims', e);
-      }
+      if (!decidedAgainst.has(String(row['Owner'])))
+        try {
+          await this.requests.createEntity({
+            partitionKey: REQUEST_PK,
+            rowKey: `~claim:${kindAndValue}`,
+            Owner: row['Owner'],
+          });
+          moved++;
+        } catch (e) {
+          if (statusOf(e) !== 409) wrapStorage('move claims', e);
+        }
       try {
         await this.reservations.deleteEntity(row.partitionKey, row.rowKey, { etag: String(row.etag) });
       } catch (e) {
