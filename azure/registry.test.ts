@@ -44,15 +44,20 @@ describe('registry', () => {
   const claimsFor = (tag = randomUUID().slice(0, 8)) =>
     claimsOf(`bank-${tag}`, `O=Bank ${tag}, L=Paris, C=FR`, `key-${tag}`);
   const tables = () => registry as unknown as { requests: TableClient; reservations: TableClient };
-  /** Queries and transactions on the requests' table while `body` runs. */
+  /** Reads (point reads and queries) and transactions on the requests' table while `body` runs. */
   async function counted(body: () => Promise<unknown>): Promise<{ reads: number; transactions: number }> {
-    const reads = jest.spyOn(tables().requests, 'listEntities');
+    const gets = jest.spyOn(tables().requests, 'getEntity');
+    const queries = jest.spyOn(tables().requests, 'listEntities');
     const writes = jest.spyOn(transactions, 'submitTransaction');
     try {
       await body();
-      return { reads: reads.mock.calls.length, transactions: writes.mock.calls.length };
+      return {
+        reads: gets.mock.calls.length + queries.mock.calls.length,
+        transactions: writes.mock.calls.length,
+      };
     } finally {
-      reads.mockRestore();
+      gets.mockRestore();
+      queries.mockRestore();
       writes.mockRestore();
     }
   }
@@ -121,7 +126,8 @@ describe('registry', () => {
     // The name is released and taken over meanwhile.
     await registry.release([claims[1]!], owner.id);
     expect((await registry.createRequest(other, [claims[1]!])).created).toBe(true);
-    expect(await counted(() => registry.release(claims, owner.id))).toEqual({ reads: 1, transactions: 1 });
+    // A point read of each claim, then one transaction for those still the owner's.
+    expect(await counted(() => registry.release(claims, owner.id))).toEqual({ reads: 3, transactions: 1 });
     expect(await registry.createRequest(third, claims)).toMatchObject({ created: false, taken: 'name' });
     expect((await registry.createRequest(third, [claims[0]!, claims[2]!])).created).toBe(true);
     await registry.release([], owner.id);

@@ -350,14 +350,15 @@ export class Registry {
       } catch (e) {
         if (statusOf(e) !== 409) wrapStorage(`create request ${request.id}`, e);
       }
-      // Refused: the request exists, or a claim does. One query finds out which.
-      const filter = [request.id, ...claims.map(claimRow)]
-        .map((rk) => `RowKey eq '${quote(rk)}'`)
-        .join(' or ');
-      const rows = await listAll(this.requests, REQUEST_PK, (r) => r, `(${filter})`);
-      const existing = rows.find((r) => r.rowKey === request.id);
+      // Refused: the request exists, or a claim does. Point reads, side by side, find out which (a query
+      // with "or" on row keys would scan the partition).
+      const [existing, ...held] = await Promise.all(
+        [request.id, ...claims.map(claimRow)].map((rk) => getRow(this.requests, REQUEST_PK, rk)),
+      );
       if (existing) return { created: false, request: body<MembershipRequest>(existing) };
-      const owners = new Map(rows.map((r) => [String(r.rowKey), String(r['Owner'])]));
+      const owners = new Map(
+        held.flatMap((r) => (r ? [[String(r.rowKey), String(r['Owner'])] as const] : [])),
+      );
       const taken = claims.find((c) => owners.has(claimRow(c)) && owners.get(claimRow(c)) !== request.id);
       if (taken) return { created: false, request, taken: taken[0] };
       missing = claims.filter((c) => !owners.has(claimRow(c)));
@@ -711,16 +712,15 @@ export class Registry {
   // ----- claims -----
 
   /**
-   * Frees the claims `owner` holds: read (one query), then those still the owner's deleted on their ETags in
-   * one transaction, so a claim taken over meanwhile stays with its new owner. Claims are mostly freed with
-   * the change that lets go of them (updateRequest); this is for the others.
+   * Frees the claims `owner` holds: read (point reads, side by side), then those still the owner's deleted
+   * on their ETags in one transaction, so a claim taken over meanwhile stays with its new owner. Claims are
+   * mostly freed with the change that lets go of them (updateRequest); this is for the others.
    */
   async release(claims: Claim[], owner: string): Promise<void> {
     if (!claims.length) return;
-    const filter = claims.map((c) => `RowKey eq '${quote(claimRow(c))}'`).join(' or ');
-    const held = (await listAll(this.requests, REQUEST_PK, (r) => r, `(${filter})`)).filter(
-      (r) => r['Owner'] === owner && r.etag,
-    );
+    const held = (
+      await Promise.all(claims.map((c) => getRow(this.requests, REQUEST_PK, claimRow(c))))
+    ).filter((r): r is Row => r !== undefined && r['Owner'] === owner && Boolean(r.etag));
     if (!held.length) return;
     const one = async (row: Row) => {
       try {
