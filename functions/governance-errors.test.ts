@@ -257,6 +257,34 @@ describe('governance errors: codes and check order', () => {
     );
   });
 
+  it('409 NAME.TAKEN for all but one of the applicants racing for one name, and nothing kept of theirs', async () => {
+    const racers = await Promise.all(
+      ['bank-u', 'bank-v', 'bank-w'].map(async (id, i) =>
+        host.apply(
+          { id, legalName: 'O=Bank Race, L=Riga, C=LV', azure: azure(`10.${214 + i}.0.0/16`) },
+          {},
+          await newBank(id),
+        ),
+      ),
+    );
+    const answers = await Promise.all(
+      racers.map(async (r) => ({ status: r.res.status, body: await json(r.res) })),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([202, 409, 409]);
+    for (const a of answers.filter((x) => x.status === 409)) expect(a.body.code).toBe('NAME.TAKEN');
+    // The losers' requests were not created: neither the records nor their claims on their ids, which
+    // another name may now take.
+    const losers = racers.filter((_, i) => answers[i]!.status === 409);
+    for (const r of losers)
+      expect((await fetch(`${host.url}/api/membership-requests/${r.payload.requestId}`)).status).toBe(404);
+    const again = await request({
+      id: losers[0]!.payload.applicant.id,
+      legalName: 'O=Bank Race Two, L=Riga, C=LV',
+      azure: azure('10.217.0.0/16'),
+    });
+    expect(again.status).toBe(202);
+  });
+
   it('429 REQUEST.LIMIT when the consortium has too many open requests', async () => {
     process.env['TRUSTNET_MAX_OPEN_REQUESTS'] = '1';
     const body = await problem(
