@@ -16,7 +16,8 @@
 // email emulator), and then votes are timed after the voters were told of the request, as in life:
 // the `request.received` deliveries (one per eligible voter and channel) finish first (at most
 // BENCH_NOTIFY_WAIT seconds, default 120) and their own figures (deliveries per second, CPU and storage
-// calls per delivery) are printed apart; the decisions' deliveries run beside the last votes.
+// calls per delivery) are printed apart; the decisions' deliveries run beside the last votes, and finish
+// before the next size starts (so each size's figures are its own).
 const { randomUUID } = require('node:crypto');
 const { mkdirSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
@@ -91,6 +92,25 @@ async function notificationsDelivered(host, requestId) {
         `the request.received notifications did not finish in ${process.env.BENCH_NOTIFY_WAIT ?? 120} s`,
       );
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Waits until no notification delivery orchestration is pending or running (at most BENCH_NOTIFY_WAIT
+ * seconds), and says how many there were and how long that took.
+ */
+async function deliveriesFinished(host) {
+  const t0 = performance.now();
+  const until = t0 + 1000 * Number(process.env.BENCH_NOTIFY_WAIT ?? 120);
+  for (;;) {
+    const states = (await host.durable.listStates()).filter((x) => /^notifyDeliver/i.test(x.name));
+    if (!states.some((x) => x.status === 'Running' || x.status === 'Pending'))
+      return { instances: states.length, ms: performance.now() - t0 };
+    if (performance.now() > until)
+      throw new Error(
+        `the decisions' notifications did not finish in ${process.env.BENCH_NOTIFY_WAIT ?? 120} s`,
+      );
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -344,6 +364,14 @@ async function run(n, concurrency, storagePid, report = true) {
       if (NOTIFY && process.env.BENCH_CALLS === '1')
         console.log(
           `        storage calls per delivery: ${[...notifyCalls.byKind].map(([k, c]) => `${k} ${(c / Math.max(1, delivered)).toFixed(2)}`).join(', ')}`,
+        );
+    }
+    // The decisions' deliveries finish before the next size starts, so that its figures are its own.
+    if (NOTIFY) {
+      const drained = await deliveriesFinished(host);
+      if (report)
+        console.log(
+          `        after the last decision, its notifications: ${drained.instances} delivery orchestrations finished ${drained.ms.toFixed(0)} ms later`,
         );
     }
   } finally {
