@@ -5,7 +5,8 @@
 // decided, votes per second from the first vote to the last decision, with the CPU and storage calls
 // that took. Each size runs as many ballots at once as make about BENCH_VOTES votes (1,000): 100 ballots
 // of 10 voters, 10 of 100, one of 1,000; so every figure is a throughput, not one ballot's burst.
-// BENCH_SIZES, BENCH_CONCURRENCY (16), BENCH_WARMUP=0 (no warm-up ballot), BENCH_PROFILE=file.cpuprofile
+// BENCH_SIZES, BENCH_REPEAT (runs of each size, in turns, then medians), BENCH_CONCURRENCY (16),
+// BENCH_WARMUP=0 (no warm-up ballot), BENCH_PROFILE=file.cpuprofile
 // (the host thread during the votes), BENCH_CALLS=1 (storage calls by method and table). Votes are
 // signed before the requests are sent.
 //
@@ -374,6 +375,12 @@ async function run(n, concurrency, storagePid, report = true) {
           `        after the last decision, its notifications: ${drained.instances} delivery orchestrations finished ${drained.ms.toFixed(0)} ms later`,
         );
     }
+    return {
+      votesPerSecond: total / elapsed,
+      decidedPerSecond: total / decidedElapsed,
+      cpuMsPerVote: (1000 * (decidedCpu.host + decidedCpu.storage)) / total,
+      callsPerVote: storageCalls.count / total,
+    };
   } finally {
     await host.stop();
     cloud?.uninstall();
@@ -446,8 +453,39 @@ async function main() {
     // A ballot of 50 first, not reported, so the first size is not also the one that warms up the JIT
     // (of the host and of Azurite): every size then measures a running platform. BENCH_WARMUP=0 skips it.
     if (process.env.BENCH_WARMUP !== '0') await run(50, concurrency, azurite.pid, false);
-    for (const n of (process.env.BENCH_SIZES ?? '10,100,1000').split(',').map(Number))
-      await run(n, concurrency, azurite.pid);
+    // BENCH_REPEAT=k runs every size k times, in turns, and ends with each size's median and range: on a
+    // machine whose speed swings, one run says little.
+    const repeat = Math.max(1, Math.floor(Number(process.env.BENCH_REPEAT ?? 1)) || 1);
+    const sizes = (process.env.BENCH_SIZES ?? '10,100,1000').split(',').map(Number);
+    const runs = new Map(sizes.map((n) => [n, []]));
+    for (let k = 0; k < repeat; k++)
+      for (const n of sizes) runs.get(n).push(await run(n, concurrency, azurite.pid));
+    if (repeat > 1) {
+      const median = (xs) => {
+        const sorted = [...xs].sort((a, b) => a - b);
+        const mid = sorted.length / 2;
+        return Number.isInteger(mid) ? (sorted[mid - 1] + sorted[mid]) / 2 : sorted[Math.floor(mid)];
+      };
+      const spread = (xs, digits) =>
+        `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
+      console.log(`median (range) of ${repeat} runs each:`);
+      for (const [n, rs] of runs)
+        console.log(
+          `${String(n).padStart(5)} voters: ${spread(
+            rs.map((r) => r.votesPerSecond),
+            0,
+          )} votes/s; until every ballot decided ${spread(
+            rs.map((r) => r.decidedPerSecond),
+            0,
+          )} votes/s, host + storage CPU ${spread(
+            rs.map((r) => r.cpuMsPerVote),
+            2,
+          )} ms per vote, storage calls ${spread(
+            rs.map((r) => r.callsPerVote),
+            2,
+          )} per vote`,
+        );
+    }
   } finally {
     await azurite.stop();
   }
