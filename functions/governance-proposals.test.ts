@@ -13,21 +13,6 @@ describe('proposals: reinstate, replace-key, remove', () => {
   });
   afterAll(() => host.stop());
 
-  async function propose(
-    subject: string,
-    action: string,
-    extra: Record<string, unknown> = {},
-    by = 'bank-a',
-  ): Promise<string> {
-    const res = await host.signedAction(
-      `/api/members/${subject}/proposals`,
-      { action, subject, reason: `${action} ${subject}`, ...extra },
-      by,
-    );
-    expect(res.status).toBe(202);
-    return (await json(res)).id;
-  }
-
   async function approveBy(id: string, voters: string[]): Promise<Json> {
     for (const voter of voters)
       expect((await host.vote(id, voter, { reason: 'agreed' }, 'proposals')).status).toBe(202);
@@ -38,13 +23,13 @@ describe('proposals: reinstate, replace-key, remove', () => {
 
   it('suspends then reinstates a member', async () => {
     // Three others are eligible: a majority is two.
-    expect(await approveBy(await propose('bank-d', 'suspend'), ['bank-a', 'bank-b'])).toMatchObject({
+    expect(await approveBy(await host.propose('bank-d', 'suspend'), ['bank-a', 'bank-b'])).toMatchObject({
       phase: 'approved',
       tally: { eligible: 3, required: 2 },
     });
     expect((await member('bank-d')).status).toBe('SUSPENDED');
     // Reinstating: bank-d does not vote on itself; eligible are the three ACTIVE others.
-    expect(await approveBy(await propose('bank-d', 'reinstate'), ['bank-b', 'bank-c'])).toMatchObject({
+    expect(await approveBy(await host.propose('bank-d', 'reinstate'), ['bank-b', 'bank-c'])).toMatchObject({
       phase: 'approved',
     });
     expect((await member('bank-d')).status).toBe('ACTIVE');
@@ -52,7 +37,7 @@ describe('proposals: reinstate, replace-key, remove', () => {
 
   it('replaces a member key by vote: the old key stops working, the new one signs', async () => {
     const next = await newBank('bank-c');
-    const id = await propose('bank-c', 'replace-key', { newKey: next.publicJwk });
+    const id = await host.propose('bank-c', 'replace-key', { newKey: next.publicJwk });
     expect(await approveBy(id, ['bank-a', 'bank-b'])).toMatchObject({
       phase: 'approved',
       newKey: next.publicJwk,
@@ -68,7 +53,7 @@ describe('proposals: reinstate, replace-key, remove', () => {
   });
 
   it('removes a member; a removed member cannot propose or vote, and its id stays taken', async () => {
-    expect(await approveBy(await propose('bank-d', 'remove'), ['bank-a', 'bank-b'])).toMatchObject({
+    expect(await approveBy(await host.propose('bank-d', 'remove'), ['bank-a', 'bank-b'])).toMatchObject({
       phase: 'approved',
     });
     expect((await member('bank-d')).status).toBe('REMOVED');

@@ -1,4 +1,4 @@
-import { json, type Json } from '../test/http';
+import type { Json } from '../test/http';
 import { startTrustNet, testConsortium } from '../test/trustnet';
 
 type Host = Awaited<ReturnType<typeof startTrustNet>>;
@@ -57,13 +57,7 @@ describe('notifications for deadlines and proposals', () => {
   });
 
   it('asks the voters to act on a proposal, and tells every member when a member is suspended', async () => {
-    const proposed = await host.signedAction('/api/members/bank-e/proposals', {
-      action: 'suspend',
-      subject: 'bank-e',
-      reason: 'unpaid fees',
-    });
-    expect(proposed.status).toBe(202);
-    const id = (await json(proposed)).id as string;
+    const id = await host.propose('bank-e', 'suspend', { reason: 'unpaid fees' });
     await until('no proposal email', (i) => to(i, 'bank-b', /suspend/i).length >= 1);
     // Two of the three voters (bank-e is the subject) decide under majority; a third vote could find
     // the proposal already closed.

@@ -124,13 +124,7 @@ describe('teardown refused by Azure (local cloud, three founders)', () => {
 
   it('a removal whose teardown is refused says so in the log, tries again hourly, and finishes once the lock is lifted', async () => {
     expect((await host.admin('/admin/cloud/faults', LOCKED_GATEWAY)).status).toBe(200);
-    const proposed = await host.signedAction('/api/members/bank-c/proposals', {
-      action: 'remove',
-      subject: 'bank-c',
-      reason: 'left the consortium',
-    });
-    expect(proposed.status).toBe(202);
-    const proposalId = (await json(proposed)).id as string;
+    const proposalId = await host.propose('bank-c', 'remove', { reason: 'left the consortium' });
     for (const voter of ['bank-a', 'bank-b'])
       expect((await host.vote(proposalId, voter, {}, 'proposals')).status).toBe(202);
     // Refused: it waits for its next try and says when, in its status and in the log.

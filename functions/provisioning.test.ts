@@ -277,13 +277,7 @@ describe('provisioning an approved bank (three founders, local cloud)', () => {
   it('removing a member tears down its node and connections and publishes its certificate in the CRL', async () => {
     const placement = await getPlacements().get('bank-d');
     const serial = placement!.certificate!.serial;
-    const proposed = await host.signedAction('/api/members/bank-d/proposals', {
-      action: 'remove',
-      subject: 'bank-d',
-      reason: 'left the consortium',
-    });
-    expect(proposed.status).toBe(202);
-    const { id } = await json(proposed);
+    const id = await host.propose('bank-d', 'remove', { reason: 'left the consortium' });
     for (const voter of ['bank-a', 'bank-b', 'bank-c']) await host.vote(id, voter, {}, 'proposals');
     const text = await host.until('bank-d torn down', host.resources, (t) => !t.includes('bank-d'));
     // Nothing of bank-d is left: not its resources, its connections, nor its rules on other members.

@@ -151,13 +151,7 @@ describe('the ballot orchestration (three founders, majority)', () => {
         expect((await host.vote(again.payload.requestId, voter, { decision: 'reject' })).status).toBe(202);
       await finished(again.payload.requestId);
 
-      const res = await host.signedAction('/api/members/bank-c/proposals', {
-        action: 'suspend',
-        subject: 'bank-c',
-        reason: 'test',
-      });
-      expect(res.status).toBe(202);
-      const proposal = (await json(res)).id as string;
+      const proposal = await host.propose('bank-c', 'suspend');
       await opened(proposal);
       proposalWrites.mockClear();
       // bank-c does not vote on itself: one of two rejecting leaves a majority out of reach.

@@ -169,6 +169,24 @@ export function trustNetHelpers(host: Started, consortium?: TestConsortium) {
     const body = { consortium: c.config.name, actor: as, issuedAt: now().toISOString(), ...payload };
     return joseRequest(`${host.url}${path}`, await sign(body, c.banks[as]!.privateKey, { kid: as }), method);
   }
+  /**
+   * A founder (`by`) proposes `action` on `subject` (reason "<action> <subject>" unless `fields` give
+   * one); the proposal must be accepted (202). Answers its id.
+   */
+  async function propose(
+    subject: string,
+    action: string,
+    fields: Record<string, unknown> = {},
+    by = 'bank-a',
+  ): Promise<string> {
+    const res = await signedAction(
+      `/api/members/${subject}/proposals`,
+      { action, subject, reason: `${action} ${subject}`, ...fields },
+      by,
+    );
+    expect(res.status).toBe(202);
+    return (await json(res)).id as string;
+  }
   /** A founder's vote (approve, "ok" unless `fields` say otherwise) on a request or, with `on`, a proposal. */
   async function vote(
     id: string,
@@ -248,6 +266,7 @@ export function trustNetHelpers(host: Started, consortium?: TestConsortium) {
     instance,
     prepareResourceGroup,
     signedAction,
+    propose,
     vote,
     apply,
     applyAndApprove,
