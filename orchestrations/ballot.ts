@@ -250,21 +250,18 @@ export async function closeBallot(
   // The decision is audited before the record says it, and the record then says both at once: a re-run
   // finds it audited, or finds the phase still open and audits once (as it would the effect below).
   if (b.phase === 'voting' && !b.decisionAudited) await audit.append(decided(input.outcome, tally), at);
+  /** The record closed on `phase`, its decision audited with it; nothing to write if it closed before. */
+  const closing =
+    <T extends MembershipRequest | Proposal>(phase: T['phase']) =>
+    (x: T): T | undefined =>
+      x.phase !== 'voting'
+        ? undefined
+        : ({ ...x, phase, outcome: input.outcome, decidedAt, tally, decisionAudited: true } as T);
   let closed: MembershipRequest | Proposal | undefined;
   if (b.kind === 'request') {
     closed = await registry.updateRequest(
       b.id,
-      (r) => {
-        if (r.phase !== 'voting') return undefined;
-        return {
-          ...r,
-          phase: PHASE_OF[input.outcome],
-          outcome: input.outcome,
-          decidedAt,
-          tally,
-          decisionAudited: true,
-        } as MembershipRequest;
-      },
+      closing<MembershipRequest>(PHASE_OF[input.outcome]),
       loaded as Tagged<MembershipRequest>,
       // A request that is not approved frees its id, name and key, in the same write.
       (r) => (r.outcome === 'approved' ? [] : requestClaims(r)),
@@ -278,17 +275,9 @@ export async function closeBallot(
       await applyProposal({ ...p, outcome: input.outcome, tally }, context);
     closed = await registry.updateProposal(
       b.id,
-      (x) => {
-        if (x.phase !== 'voting') return undefined;
-        return {
-          ...x,
-          phase: input.outcome === 'withdrawn' ? 'rejected' : (PHASE_OF[input.outcome] as Proposal['phase']),
-          outcome: input.outcome,
-          decidedAt,
-          tally,
-          decisionAudited: true,
-        } as Proposal;
-      },
+      closing<Proposal>(
+        input.outcome === 'withdrawn' ? 'rejected' : (PHASE_OF[input.outcome] as Proposal['phase']),
+      ),
       loaded as Tagged<Proposal>,
     );
   }
