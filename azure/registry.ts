@@ -60,9 +60,16 @@ const MEMBERS_PER_QUERY = 14;
 const REQUEST_PK = 'request';
 const REQUEST_ROWS = `RowKey lt '~'`;
 
-/** A claim's row key: its kind, then its value as base64url (names and keys may hold characters row keys may not). */
+/**
+ * A claim's row key: its kind, then its value as base64url (names and keys may hold characters row keys
+ * may not), as `<kind>:<value>` after the prefix.
+ */
 function claimRow([kind, value]: Claim): string {
-  return `~claim:${kind}:${Buffer.from(value).toString('base64url')}`;
+  return claimRowOf(`${kind}:${Buffer.from(value).toString('base64url')}`);
+}
+
+function claimRowOf(kindAndValue: string): string {
+  return `~claim:${kindAndValue}`;
 }
 
 /** A string literal inside an OData filter. */
@@ -147,9 +154,9 @@ async function update<T extends object>(
   known?: Tagged<T>,
   /**
    * Rows of the same partition to delete in the transaction that writes the change (`deletes`); if one of
-   * them is gone, the change is written alone and `missing` is told.
+   * them is gone, the change is written alone and then `missing` runs.
    */
-  also?: { deletes: (next: T) => string[]; missing: (next: T) => void },
+  also?: { deletes: (next: T) => string[]; missing: (next: T) => Promise<void> },
 ): Promise<T | undefined> {
   for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
     const row = attempt === 0 && known ? known : await getTagged<T>(client, pk, rk);
@@ -172,11 +179,12 @@ async function update<T extends object>(
         }
       }
       await client.updateEntity(entity, 'Replace', { etag: row.etag });
-      if (deletes.length) also!.missing(next);
-      return next;
     } catch (e) {
       if (statusOf(e) !== 412) wrapStorage(`update ${client.tableName}/${rk}`, e);
+      continue;
     }
+    if (deletes.length) await also!.missing(next);
+    return next;
   }
   throw new ConflictError(`${client.tableName}/${rk} kept changing under concurrent updates.`);
 }
@@ -406,14 +414,13 @@ export class Registry {
    * change frees them, so they are deleted whatever their ETag; if one is missing already, the request is
    * written alone and the claims it still holds are freed after (release).
    */
-  async updateRequest(
+  updateRequest(
     id: string,
     change: (r: MembershipRequest) => MembershipRequest | undefined,
     known?: Tagged<MembershipRequest>,
     freeing?: (next: MembershipRequest) => Claim[],
   ): Promise<MembershipRequest | undefined> {
-    let leftOver: Claim[] = [];
-    const next = await update<MembershipRequest>(
+    return update<MembershipRequest>(
       this.requests,
       REQUEST_PK,
       id,
@@ -422,11 +429,9 @@ export class Registry {
       known,
       freeing && {
         deletes: (r) => freeing(r).map(claimRow),
-        missing: (r) => (leftOver = freeing(r)),
+        missing: (r) => this.release(freeing(r), id),
       },
     );
-    if (leftOver.length) await this.release(leftOver, id);
-    return next;
   }
 
   async createProposal(proposal: Proposal): Promise<{ created: boolean; proposal: Proposal }> {
@@ -777,7 +782,7 @@ export class Registry {
         try {
           await this.requests.createEntity({
             partitionKey: REQUEST_PK,
-            rowKey: `~claim:${kindAndValue}`,
+            rowKey: claimRowOf(kindAndValue),
             Owner: row['Owner'],
           });
           moved++;
