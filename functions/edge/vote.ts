@@ -75,9 +75,7 @@ function doorOf(registry: Registry): DoorState {
       phases: new FreshReads(async (key) => {
         const startedAt = nowMs();
         const phase = await registry.ballotPhase(...splitKey(key));
-        const last = door.seen.get(key);
-        if (door.facts.has(key) && (!last || last.startedAt < startedAt))
-          door.seen.set(key, { phase, startedAt });
+        if (door.facts.has(key)) notePhase(door, key, phase, startedAt);
         return phase;
       }),
       members: new BatchedReads((ids) => registry.getMembers(ids)),
@@ -93,9 +91,7 @@ function doorOf(registry: Registry): DoorState {
     registry.onVotingOpened((b) => {
       const key = `${b.kind}:${b.id}`;
       remember(door, key, factsOf(b));
-      const last = door.seen.get(key);
-      const startedAt = nowMs();
-      if (!last || last.startedAt < startedAt) door.seen.set(key, { phase: b.phase, startedAt });
+      notePhase(door, key, b.phase, nowMs());
     });
     trackDecisions(registry);
   }
@@ -108,6 +104,12 @@ function doorOf(registry: Registry): DoorState {
  */
 export function expectBallots(registry: Registry): void {
   doorOf(registry);
+}
+
+/** Keeps a phase read (or known) as of `startedAt`, unless a read that started later was kept already. */
+function notePhase(door: DoorState, key: string, phase: string | undefined, startedAt: number): void {
+  const last = door.seen.get(key);
+  if (!last || last.startedAt < startedAt) door.seen.set(key, { phase, startedAt });
 }
 
 /** Keeps a ballot's facts, dropping the oldest kept when there are too many. */
@@ -157,8 +159,7 @@ async function readBallot(
   if (!b) return undefined;
   remember(door, key, factsOf(b));
   const facts = door.facts.get(key)!;
-  const last = door.seen.get(key);
-  if (!last || last.startedAt < startedAt) door.seen.set(key, { phase: b.phase, startedAt });
+  notePhase(door, key, b.phase, startedAt);
   return { facts, phase: b.phase };
 }
 
