@@ -72,47 +72,41 @@ async function ballotOpen(host, requestId) {
 }
 
 /**
- * Waits until the delivery of the request's `request.received` notification has finished, and returns
- * how many deliveries it made (recipients × channels).
+ * Polls the notification delivery orchestrations (every 20 ms, at most BENCH_NOTIFY_WAIT seconds) until
+ * `done` answers something other than undefined, and answers that; `what` names what is waited for.
  */
-async function notificationsDelivered(host, requestId) {
-  const until = performance.now() + 1000 * Number(process.env.BENCH_NOTIFY_WAIT ?? 120);
+async function untilDeliveries(host, what, done) {
+  const wait = Number(process.env.BENCH_NOTIFY_WAIT ?? 120);
+  const until = performance.now() + 1000 * wait;
   for (;;) {
-    const states = await host.durable.listStates();
-    const s = states.find(
-      (x) =>
-        /^notifyDeliver/i.test(x.name) &&
-        x.input?.includes('"request.received"') &&
-        x.input.includes(requestId),
-    );
-    if (s && s.status === 'Completed') return JSON.parse(s.output ?? '{}').deliveries ?? 0;
-    if (s && s.status !== 'Running' && s.status !== 'Pending')
-      throw new Error(`notifications ${s.status}: ${s.output}`);
-    if (performance.now() > until)
-      throw new Error(
-        `the request.received notifications did not finish in ${process.env.BENCH_NOTIFY_WAIT ?? 120} s`,
-      );
+    const found = done((await host.durable.listStates()).filter((x) => /^notifyDeliver/i.test(x.name)));
+    if (found !== undefined) return found;
+    if (performance.now() > until) throw new Error(`${what} did not finish in ${wait} s`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
 /**
- * Waits until no notification delivery orchestration is pending or running (at most BENCH_NOTIFY_WAIT
- * seconds), and says how many there were and how long that took.
+ * Waits until the delivery of the request's `request.received` notification has finished, and returns
+ * how many deliveries it made (recipients × channels).
  */
+function notificationsDelivered(host, requestId) {
+  return untilDeliveries(host, 'the request.received notifications', (states) => {
+    const s = states.find((x) => x.input?.includes('"request.received"') && x.input.includes(requestId));
+    if (s && s.status === 'Completed') return JSON.parse(s.output ?? '{}').deliveries ?? 0;
+    if (s && s.status !== 'Running' && s.status !== 'Pending')
+      throw new Error(`notifications ${s.status}: ${s.output}`);
+    return undefined;
+  });
+}
+
+/** Waits until no delivery orchestration is pending or running: how many there were, and how long it took. */
 async function deliveriesFinished(host) {
   const t0 = performance.now();
-  const until = t0 + 1000 * Number(process.env.BENCH_NOTIFY_WAIT ?? 120);
-  for (;;) {
-    const states = (await host.durable.listStates()).filter((x) => /^notifyDeliver/i.test(x.name));
-    if (!states.some((x) => x.status === 'Running' || x.status === 'Pending'))
-      return { instances: states.length, ms: performance.now() - t0 };
-    if (performance.now() > until)
-      throw new Error(
-        `the decisions' notifications did not finish in ${process.env.BENCH_NOTIFY_WAIT ?? 120} s`,
-      );
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const instances = await untilDeliveries(host, "the decisions' notifications", (states) =>
+    states.some((x) => x.status === 'Running' || x.status === 'Pending') ? undefined : states.length,
+  );
+  return { instances, ms: performance.now() - t0 };
 }
 
 /**
