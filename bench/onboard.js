@@ -30,16 +30,20 @@ const { randomUUID } = require('node:crypto');
 const { CompactSign, exportJWK, generateKeyPair } = require('jose');
 
 const root = join(__dirname, '..');
+const { numberSetting, settingsOrExit, sizesSetting } = require('./settings');
 const { startAzurite } = require(join(root, 'dist/local/host/azurite'));
 const { startHost } = require(join(root, 'dist/local/host/host'));
 const { startLocalCloud } = require(join(root, 'dist/local/cloud/start'));
 const { deploymentName } = require(join(root, 'dist/core/provisioning'));
 
-const SIZES = (process.env.BENCH_SIZES ?? '1,10,50,100').split(',').map((s) => Number(s.trim()));
-const LATENCY = Number(process.env.BENCH_LATENCY ?? '0.02');
+// Read as the bench starts: a bad value stops it before anything has started.
+const { SIZES, LATENCY, TIMEOUT_S } = settingsOrExit(() => ({
+  SIZES: sizesSetting('BENCH_SIZES', [1, 10, 50, 100]),
+  LATENCY: numberSetting('BENCH_LATENCY', 0.02, { whole: false }),
+  TIMEOUT_S: numberSetting('BENCH_TIMEOUT', 900, { min: 1, whole: false }),
+}));
 const POLL =
   process.env.BENCH_POLL ?? process.env.TRUSTNET_POLL_INTERVAL ?? `PT${Number((30 * LATENCY).toFixed(3))}S`;
-const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT ?? '900');
 const PROFILE = process.env.BENCH_PROFILE ?? 'phases';
 const GOAL_RATIO = 1.1;
 

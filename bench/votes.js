@@ -23,6 +23,7 @@ const { randomUUID } = require('node:crypto');
 const { mkdirSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const root = join(__dirname, '..');
+const { numberSetting, runBench, settingsOrExit, sizesSetting } = require('./settings');
 const { startAzurite } = require(join(root, 'dist/local/host/azurite'));
 const { startHost } = require(join(root, 'dist/local/host/host'));
 const { startLocalCloud } = require(join(root, 'dist/local/cloud/start'));
@@ -60,6 +61,15 @@ function threadCpuSeconds() {
 }
 
 const NOTIFY = process.env.BENCH_NOTIFY === '1';
+// Read as the bench starts: a bad value stops it before anything has started.
+const { SIZES, CONCURRENCY, VOTES, REPEAT, WARMUP_VOTES, NOTIFY_WAIT_S } = settingsOrExit(() => ({
+  SIZES: sizesSetting('BENCH_SIZES', [10, 100, 1000]),
+  CONCURRENCY: numberSetting('BENCH_CONCURRENCY', 16, { min: 1 }),
+  VOTES: numberSetting('BENCH_VOTES', 1000, { min: 1 }),
+  REPEAT: numberSetting('BENCH_REPEAT', 1, { min: 1 }),
+  WARMUP_VOTES: process.env.BENCH_WARMUP === '0' ? 0 : numberSetting('BENCH_WARMUP_VOTES', 3000),
+  NOTIFY_WAIT_S: numberSetting('BENCH_NOTIFY_WAIT', 120, { min: 1, whole: false }),
+}));
 
 /** Waits until the ballot's orchestration has opened it (its custom status carries the tally). */
 async function ballotOpen(host, requestId) {
@@ -76,7 +86,7 @@ async function ballotOpen(host, requestId) {
  * `done` answers something other than undefined, and answers that; `what` names what is waited for.
  */
 async function untilDeliveries(host, what, done) {
-  const wait = Number(process.env.BENCH_NOTIFY_WAIT ?? 120);
+  const wait = NOTIFY_WAIT_S;
   const until = performance.now() + 1000 * wait;
   for (;;) {
     const found = done((await host.durable.listStates()).filter((x) => /^notifyDeliver/i.test(x.name)));
@@ -167,7 +177,7 @@ async function run(n, concurrency, storagePid, report = true) {
   // Ballots of this size open at once, so that the figure is throughput and not one burst's latency:
   // enough of them for about BENCH_VOTES votes in all (1,000 by default; one ballot at 1,000 voters).
   // The cap on open requests is raised to let them all open.
-  const ballots = Math.max(1, Math.round(Number(process.env.BENCH_VOTES ?? 1000) / n));
+  const ballots = Math.max(1, Math.round(VOTES / n));
   process.env.TRUSTNET_MAX_OPEN_REQUESTS = String(Math.max(20, ballots));
   // BENCH_NOTIFY=1: as `npm start` runs it, the local cloud (Key Vault, email) in process, so
   // notifications are planned and emailed; the founders' nodes are not built (no vote reads them).
@@ -437,23 +447,23 @@ async function main() {
   const azurite = await startAzurite();
   process.env.AzureWebJobsStorage = azurite.connectionString;
   storageCalls.port = azurite.ports.table;
-  const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
+  const concurrency = CONCURRENCY;
   try {
     console.log(
-      `verified votes over HTTP, ${concurrency} concurrent voters, unanimous policy (every vote counts; goal: 500 votes/s)${process.env.BENCH_WARMUP === '0' ? ', no warm-up' : ', after warm-up'}; load average before: ${require('node:os')
+      `verified votes over HTTP, ${concurrency} concurrent voters, unanimous policy (every vote counts; goal: 500 votes/s)${WARMUP_VOTES > 0 ? ', after warm-up' : ', no warm-up'}; load average before: ${require('node:os')
         .loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}; machine: ${machine.toFixed(0)} µs of CPU per loopback HTTP round trip (lower is faster)`,
     );
-    const sizes = (process.env.BENCH_SIZES ?? '10,100,1000').split(',').map(Number);
+    const sizes = SIZES;
     // Warm-up rounds first, not counted: every size in turn until BENCH_WARMUP_VOTES votes (3,000) have
     // been cast, so that every counted run measures a running platform, whose JIT (the host's and
-    // Azurite's) has compiled the paths the votes take. Measured from cold (BENCH_WARMUP=0), the first two
-    // 10 × 100 runs cost 40–60% more host and storage CPU per vote than the runs after them; a 50-voter
-    // ballot, the warm-up before, left most of that in the first counted run. Their figures are printed
-    // on one line, apart. BENCH_WARMUP=0 skips them.
-    if (process.env.BENCH_WARMUP !== '0') {
-      const warmVotes = Number(process.env.BENCH_WARMUP_VOTES ?? 3000);
+    // Azurite's) has compiled the paths the votes take. Measured from cold (BENCH_WARMUP=0), the first
+    // two 10 × 100 runs cost about 40% and 25% more host and storage CPU per vote than the runs after; a
+    // 50-voter ballot, the warm-up before, left most of that in the first counted run. Their figures are
+    // printed on one line, apart. BENCH_WARMUP=0 skips them.
+    if (WARMUP_VOTES > 0) {
+      const warmVotes = WARMUP_VOTES;
       const warm = [];
       for (let cast = 0; cast < warmVotes;)
         for (const n of sizes) {
@@ -472,7 +482,7 @@ async function main() {
     }
     // BENCH_REPEAT=k runs every size k times, in turns, and ends with each size's median and range: on a
     // machine whose speed swings, one run says little.
-    const repeat = Math.max(1, Math.floor(Number(process.env.BENCH_REPEAT ?? 1)) || 1);
+    const repeat = REPEAT;
     const runs = new Map(sizes.map((n) => [n, []]));
     for (let k = 0; k < repeat; k++)
       for (const n of sizes) runs.get(n).push(await run(n, concurrency, azurite.pid));
@@ -506,11 +516,4 @@ async function main() {
     await azurite.stop();
   }
 }
-// Exit when done: SDK retries started by background work (audit head moves) outlive a stopped host.
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runBench(main);
