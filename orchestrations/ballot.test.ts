@@ -3,6 +3,7 @@ import { startTrustNet, testConsortium, type TestConsortium } from '../test/trus
 import { packJson, table } from '../azure/tables';
 import { join } from 'node:path';
 import type { Registry } from '../azure/registry';
+import type { AuditLog } from '../azure/audit-log';
 import { BALLOT_ORCHESTRATOR, LEGACY_BALLOT_ORCHESTRATOR, tallyBallot } from './ballot';
 
 type Host = Awaited<ReturnType<typeof startTrustNet>>;
@@ -125,6 +126,58 @@ describe('the ballot orchestration (three founders, majority)', () => {
     });
     expect(last.view).toMatchObject({ phase: 'rejected', tally: { approve: 1, reject: 2, eligible: 3 } });
     expect(last.reads).toBe(0);
+  });
+
+  it('decides on one round trip of reads, and closes and audits at once when everyone has voted', async () => {
+    const services = (await import(join(__dirname, '../dist/functions/edge/services.js'))) as {
+      getRegistry: () => Promise<Registry>;
+      getAudit: () => Promise<AuditLog>;
+    };
+    const registry = await services.getRegistry();
+    const audit = await services.getAudit();
+    const { payload } = await host.apply();
+    const id = payload.requestId;
+    await opened(id);
+    // Each call's start and end, in the order they happened (only those made for this ballot's decision).
+    const events: string[] = [];
+    const track = <T extends object>(
+      target: T,
+      method: keyof T & string,
+      concerns: (args: unknown[]) => boolean,
+    ) => {
+      const original = (target[method] as (...a: unknown[]) => Promise<unknown>).bind(target);
+      return jest.spyOn(target, method as never).mockImplementation(((...args: unknown[]) => {
+        if (!concerns(args)) return original(...args);
+        events.push(`${method} start`);
+        return original(...args).finally(() => events.push(`${method} end`));
+      }) as never);
+    };
+    const spies = [
+      track(registry, 'getTaggedRequest', ([x]) => x === id),
+      track(registry, 'allMembers', () => true),
+      track(registry, 'decisionsSince', ([x]) => x === id),
+      track(registry, 'closeVoting', ([x]) => x === id),
+      track(audit, 'append', ([e]) => (e as { kind?: string }).kind === 'request.decided'),
+    ];
+    try {
+      // Decided by the last eligible voter.
+      expect((await host.vote(id, 'bank-a', { decision: 'approve' })).status).toBe(202);
+      expect((await host.vote(id, 'bank-b', { decision: 'reject' })).status).toBe(202);
+      expect((await host.vote(id, 'bank-c', { decision: 'reject' })).status).toBe(202);
+      await finished(id);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    // The deciding count: the record, the members and the votes are all asked for before any answers.
+    const firstEnd = events.findIndex((e) => e.endsWith(' end'));
+    expect(events.slice(0, firstEnd).sort()).toEqual(
+      ['allMembers start', 'decisionsSince start', 'getTaggedRequest start'].sort(),
+    );
+    // Every eligible voter had voted: the close and the decision's audit entry go at once, and no count
+    // is read after the close.
+    const closing = events.slice(events.indexOf('closeVoting start'));
+    expect(closing.indexOf('append start')).toBeLessThan(closing.indexOf('closeVoting end'));
+    expect(closing).not.toContain('decisionsSince start');
   });
 
   it('closes in one write: a request with the claims it frees, a proposal with its decision audited', async () => {

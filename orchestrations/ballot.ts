@@ -15,7 +15,7 @@ import {
 } from '../core/membership';
 import { evaluate, type Tally } from '../core/policy';
 import { getAudit, getRegistry } from '../functions/edge/services';
-import type { Tagged } from '../azure/registry';
+import type { Registry, Tagged } from '../azure/registry';
 import { nowMs } from '../runtime/clock';
 import { startProvisioning } from './provision';
 import { startRemoval } from './teardown';
@@ -116,6 +116,8 @@ export async function currentTally(
   b: Ballot,
   /** Ids of the ACTIVE members as the deciding count read them; read afresh when not given. */
   activeIds?: ReadonlySet<string>,
+  /** The ballot's vote rows, read afresh by the caller; read here when not given. */
+  rows?: Promise<Awaited<ReturnType<Registry['decisionsSince']>>>,
 ): Promise<{
   tally: Tally;
   outcome?: 'approved' | 'rejected';
@@ -124,7 +126,7 @@ export async function currentTally(
 }> {
   const registry = await getRegistry();
   const [decisions, statuses] = await Promise.all([
-    registry.decisionsSince(b.id),
+    rows ?? registry.decisionsSince(b.id),
     activeIds ? undefined : registry.memberStatusesSince(),
   ]);
   // Vote rows written before the Decision column existed carry the decision only in their body.
@@ -194,9 +196,13 @@ export async function tallyBallot(ref: BallotRef): Promise<BallotState> {
 export async function decideBallot(ref: BallotRef, context: InvocationContext): Promise<BallotState> {
   // The members whole, not only their statuses: a count that decides goes on to tell them (the plan of
   // who hears of it reads them), and this is nearly always called to decide (a door saw the outcome).
-  const [loaded, members] = await Promise.all([load(ref), (await getRegistry()).allMembers()]);
+  // The record, the members and the vote rows at once: a decision then waits on one round trip, not two.
+  const registry = await getRegistry();
+  const rows = registry.decisionsSince(ref.id);
+  rows.catch(() => undefined); // awaited below, once the record is in; a failure surfaces there
+  const [loaded, members] = await Promise.all([load(ref), registry.allMembers()]);
   const active = activeMemberIds(members);
-  const { tally, outcome } = await currentTally(loaded.value, active);
+  const { tally, outcome } = await currentTally(loaded.value, active, rows);
   if (!outcome) return stateOf(loaded.value, tally);
   return closeBallot({ ...ref, outcome }, context, { loaded, active, tally, members });
 }
@@ -228,9 +234,12 @@ export async function closeBallot(
   // the count below is final: every vote the door accepted is in it. By the policies' monotonicity the
   // votes accepted since the deciding one cannot change a decided outcome. Eligibility is the deciding
   // count's. When that count already held a vote from every eligible voter, no other can come (one row
-  // per voter), so it is the final count and is not read again.
-  await registry.closeVoting(b.id);
+  // per voter), so it is the final count and is not read again, and the close need not come before the
+  // decision's audit entry: the two go at once.
   const everyoneVoted = known && known.tally.approve + known.tally.reject === known.tally.eligible;
+  const votingClosed = registry.closeVoting(b.id);
+  if (!everyoneVoted) await votingClosed;
+  else votingClosed.catch(() => undefined); // awaited with the audit entry below
   const { tally } = everyoneVoted ? known : await currentTally(b, known?.active);
   const decidedAt = new Date(nowMs()).toISOString();
   const decided = (outcome: Outcome | undefined, t: Tally | undefined): Parameters<typeof audit.append>[0] =>
@@ -249,7 +258,10 @@ export async function closeBallot(
         };
   // The decision is audited before the record says it, and the record then says both at once: a re-run
   // finds it audited, or finds the phase still open and audits once (as it would the effect below).
-  if (b.phase === 'voting' && !b.decisionAudited) await audit.append(decided(input.outcome, tally), at);
+  await Promise.all([
+    votingClosed,
+    b.phase === 'voting' && !b.decisionAudited ? audit.append(decided(input.outcome, tally), at) : undefined,
+  ]);
   /** The record closed on `phase`, its decision audited with it; nothing to write if it closed before. */
   const closing =
     <T extends MembershipRequest | Proposal>(phase: T['phase']) =>
