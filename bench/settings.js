@@ -2,7 +2,7 @@
 // takes stops the bench at once with the setting's name and the value, before anything has started:
 // a typo must not quietly run another benchmark than the one asked for.
 
-/** A setting's value is not what it takes: the bench prints the message alone, not a stack. */
+/** A setting's value is not what it takes: settingsOrExit prints the message alone, not a stack. */
 class SettingError extends Error {}
 
 /** A number setting; `whole` for counts; at least `min`. */
@@ -43,18 +43,4 @@ function settingsOrExit(read) {
   }
 }
 
-/** Runs the bench's main; exits 0 when it is done, 1 with the error (a setting's, one line) when not. */
-function runBench(main) {
-  // Exit when done: SDK retries started by background work outlive a stopped host.
-  Promise.resolve()
-    .then(main)
-    .then(
-      () => process.exit(0),
-      (e) => {
-        console.error(e instanceof SettingError ? e.message : e);
-        process.exit(1);
-      },
-    );
-}
-
-module.exports = { numberSetting, sizesSetting, settingsOrExit, runBench, SettingError };
+module.exports = { numberSetting, sizesSetting, settingsOrExit, SettingError };

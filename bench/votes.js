@@ -23,7 +23,7 @@ const { randomUUID } = require('node:crypto');
 const { mkdirSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const root = join(__dirname, '..');
-const { numberSetting, runBench, settingsOrExit, sizesSetting } = require('./settings');
+const { numberSetting, settingsOrExit, sizesSetting } = require('./settings');
 const { startAzurite } = require(join(root, 'dist/local/host/azurite'));
 const { startHost } = require(join(root, 'dist/local/host/host'));
 const { startLocalCloud } = require(join(root, 'dist/local/cloud/start'));
@@ -86,12 +86,11 @@ async function ballotOpen(host, requestId) {
  * `done` answers something other than undefined, and answers that; `what` names what is waited for.
  */
 async function untilDeliveries(host, what, done) {
-  const wait = NOTIFY_WAIT_S;
-  const until = performance.now() + 1000 * wait;
+  const until = performance.now() + 1000 * NOTIFY_WAIT_S;
   for (;;) {
     const found = done((await host.durable.listStates()).filter((x) => /^notifyDeliver/i.test(x.name)));
     if (found !== undefined) return found;
-    if (performance.now() > until) throw new Error(`${what} did not finish in ${wait} s`);
+    if (performance.now() > until) throw new Error(`${what} did not finish in ${NOTIFY_WAIT_S} s`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -447,15 +446,13 @@ async function main() {
   const azurite = await startAzurite();
   process.env.AzureWebJobsStorage = azurite.connectionString;
   storageCalls.port = azurite.ports.table;
-  const concurrency = CONCURRENCY;
   try {
     console.log(
-      `verified votes over HTTP, ${concurrency} concurrent voters, unanimous policy (every vote counts; goal: 500 votes/s)${WARMUP_VOTES > 0 ? ', after warm-up' : ', no warm-up'}; load average before: ${require('node:os')
+      `verified votes over HTTP, ${CONCURRENCY} concurrent voters, unanimous policy (every vote counts; goal: 500 votes/s)${WARMUP_VOTES > 0 ? ', after warm-up' : ', no warm-up'}; load average before: ${require('node:os')
         .loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}; machine: ${machine.toFixed(0)} µs of CPU per loopback HTTP round trip (lower is faster)`,
     );
-    const sizes = SIZES;
     // Warm-up rounds first, not counted: every size in turn until BENCH_WARMUP_VOTES votes (3,000) have
     // been cast, so that every counted run measures a running platform, whose JIT (the host's and
     // Azurite's) has compiled the paths the votes take. Measured from cold (BENCH_WARMUP=0), the first
@@ -463,11 +460,10 @@ async function main() {
     // 50-voter ballot, the warm-up before, left most of that in the first counted run. Their figures are
     // printed on one line, apart. BENCH_WARMUP=0 skips them.
     if (WARMUP_VOTES > 0) {
-      const warmVotes = WARMUP_VOTES;
       const warm = [];
-      for (let cast = 0; cast < warmVotes;)
-        for (const n of sizes) {
-          const r = await run(n, concurrency, azurite.pid, false);
+      for (let cast = 0; cast < WARMUP_VOTES;)
+        for (const n of SIZES) {
+          const r = await run(n, CONCURRENCY, azurite.pid, false);
           warm.push([n, r]);
           cast += r.votes;
         }
@@ -482,11 +478,10 @@ async function main() {
     }
     // BENCH_REPEAT=k runs every size k times, in turns, and ends with each size's median and range: on a
     // machine whose speed swings, one run says little.
-    const repeat = REPEAT;
-    const runs = new Map(sizes.map((n) => [n, []]));
-    for (let k = 0; k < repeat; k++)
-      for (const n of sizes) runs.get(n).push(await run(n, concurrency, azurite.pid));
-    if (repeat > 1) {
+    const runs = new Map(SIZES.map((n) => [n, []]));
+    for (let k = 0; k < REPEAT; k++)
+      for (const n of SIZES) runs.get(n).push(await run(n, CONCURRENCY, azurite.pid));
+    if (REPEAT > 1) {
       const median = (xs) => {
         const sorted = [...xs].sort((a, b) => a - b);
         const mid = sorted.length / 2;
@@ -494,7 +489,7 @@ async function main() {
       };
       const spread = (xs, digits) =>
         `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
-      console.log(`median (range) of ${repeat} runs each:`);
+      console.log(`median (range) of ${REPEAT} runs each:`);
       for (const [n, rs] of runs)
         console.log(
           `${String(n).padStart(5)} voters: ${spread(
@@ -516,4 +511,11 @@ async function main() {
     await azurite.stop();
   }
 }
-runBench(main);
+// Exit when done: SDK retries started by background work (audit head moves) outlive a stopped host.
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
