@@ -360,18 +360,15 @@ export class Registry {
       } catch (e) {
         if (statusOf(e) !== 409) wrapStorage(`create request ${request.id}`, e);
       }
-      // Refused: the request exists, or a claim does. Point reads, side by side, find out which (a query
-      // with "or" on row keys would scan the partition).
-      const [existing, ...held] = await Promise.all(
-        [request.id, ...claims.map(claimRow)].map((rk) => getRow(this.requests, REQUEST_PK, rk)),
-      );
+      // Refused: the request exists, or a claim does. Reading both at once finds out which.
+      const [existing, held] = await Promise.all([
+        getRow(this.requests, REQUEST_PK, request.id),
+        this.#claimRows(claims),
+      ]);
       if (existing) return { created: false, request: body<MembershipRequest>(existing) };
-      const owners = new Map(
-        held.flatMap((r) => (r ? [[String(r.rowKey), String(r['Owner'])] as const] : [])),
-      );
-      const taken = claims.find((c) => owners.has(claimRow(c)) && owners.get(claimRow(c)) !== request.id);
+      const taken = claims.find((_, i) => held[i] && held[i]['Owner'] !== request.id);
       if (taken) return { created: false, request, taken: taken[0] };
-      missing = claims.filter((c) => !owners.has(claimRow(c)));
+      missing = claims.filter((_, i) => !held[i]);
     }
     throw new ConflictError(`Request ${request.id} is being created by another call.`);
   }
@@ -719,15 +716,23 @@ export class Registry {
   // ----- claims -----
 
   /**
+   * The claims' rows, in the claims' order (undefined where there is none): point reads, side by side, since
+   * a query with "or" on row keys would scan the partition.
+   */
+  #claimRows(claims: Claim[]): Promise<(Row | undefined)[]> {
+    return Promise.all(claims.map((c) => getRow(this.requests, REQUEST_PK, claimRow(c))));
+  }
+
+  /**
    * Frees the claims `owner` holds: read (point reads, side by side), then those still the owner's deleted
    * on their ETags in one transaction, so a claim taken over meanwhile stays with its new owner. Claims are
    * mostly freed with the change that lets go of them (updateRequest); this is for the others.
    */
   async release(claims: Claim[], owner: string): Promise<void> {
     if (!claims.length) return;
-    const held = (
-      await Promise.all(claims.map((c) => getRow(this.requests, REQUEST_PK, claimRow(c))))
-    ).filter((r): r is Row => r !== undefined && r['Owner'] === owner && Boolean(r.etag));
+    const held = (await this.#claimRows(claims)).filter(
+      (r): r is Row => r !== undefined && r['Owner'] === owner && Boolean(r.etag),
+    );
     if (!held.length) return;
     const one = async (row: Row) => {
       try {

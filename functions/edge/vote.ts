@@ -112,15 +112,20 @@ function notePhase(door: DoorState, key: string, phase: string | undefined, star
   if (!last || last.startedAt < startedAt) door.seen.set(key, { phase, startedAt });
 }
 
-/** Keeps a ballot's facts, dropping the oldest kept when there are too many. */
-function remember(door: DoorState, key: string, facts: BallotFacts): void {
-  if (door.facts.has(key)) return;
+/**
+ * Keeps a ballot's facts unless some are kept already, dropping the oldest when there are too many;
+ * answers the facts kept.
+ */
+function remember(door: DoorState, key: string, facts: BallotFacts): BallotFacts {
+  const kept = door.facts.get(key);
+  if (kept) return kept;
   if (door.facts.size >= MAX_FACTS) {
     const oldest = door.facts.keys().next().value!;
     door.facts.delete(oldest);
     door.seen.delete(oldest);
   }
   door.facts.set(key, facts);
+  return facts;
 }
 
 function factsOf(b: MembershipRequest | Proposal): BallotFacts {
@@ -157,8 +162,7 @@ async function readBallot(
   const startedAt = nowMs();
   const b = await door.ballots.get(key);
   if (!b) return undefined;
-  remember(door, key, factsOf(b));
-  const facts = door.facts.get(key)!;
+  const facts = remember(door, key, factsOf(b));
   notePhase(door, key, b.phase, startedAt);
   return { facts, phase: b.phase };
 }
