@@ -5,7 +5,7 @@
 // decided, votes per second from the first vote to the last decision, with the CPU and storage calls
 // that took. Each size runs as many ballots at once as make about BENCH_VOTES votes (1,000): 100 ballots
 // of 10 voters, 10 of 100, one of 1,000; so every figure is a throughput, not one ballot's burst.
-// BENCH_SIZES, BENCH_REPEAT (runs of each size, in turns, then medians), BENCH_CONCURRENCY (16),
+// BENCH_SIZES, BENCH_REPEAT (runs of each size, in turns, then medians and the goals' verdicts; 3), BENCH_CONCURRENCY (16),
 // BENCH_WARMUP_VOTES (3,000 votes cast first, in runs of every size, and not counted; BENCH_WARMUP=0
 // for none), BENCH_PROFILE=file.cpuprofile (the host thread during the votes), BENCH_CALLS=1 (storage
 // calls by method and table). Votes are signed before the requests are sent.
@@ -24,6 +24,7 @@ const { mkdirSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const root = join(__dirname, '..');
 const { numberSetting, settingsOrExit, sizesSetting } = require('./settings');
+const { summary } = require('./vote-summary');
 const { startAzurite } = require(join(root, 'dist/local/host/azurite'));
 const { startHost } = require(join(root, 'dist/local/host/host'));
 const { startLocalCloud } = require(join(root, 'dist/local/cloud/start'));
@@ -66,7 +67,7 @@ const { SIZES, CONCURRENCY, VOTES, REPEAT, WARMUP_VOTES, NOTIFY_WAIT_S } = setti
   SIZES: sizesSetting('BENCH_SIZES', [10, 100, 1000]),
   CONCURRENCY: numberSetting('BENCH_CONCURRENCY', 16, { min: 1 }),
   VOTES: numberSetting('BENCH_VOTES', 1000, { min: 1 }),
-  REPEAT: numberSetting('BENCH_REPEAT', 1, { min: 1 }),
+  REPEAT: numberSetting('BENCH_REPEAT', 3, { min: 1 }),
   WARMUP_VOTES: process.env.BENCH_WARMUP === '0' ? 0 : numberSetting('BENCH_WARMUP_VOTES', 3000),
   NOTIFY_WAIT_S: numberSetting('BENCH_NOTIFY_WAIT', 120, { min: 1, whole: false }),
 }));
@@ -382,7 +383,9 @@ async function run(n, concurrency, storagePid, report = true) {
       votesPerSecond: total / elapsed,
       decidedPerSecond: total / decidedElapsed,
       cpuMsPerVote: (1000 * (decidedCpu.host + decidedCpu.storage)) / total,
+      hostMainMsPerVote: (1000 * cpu.main) / total,
       callsPerVote: storageCalls.count / total,
+      decisionMs: decisions[Math.floor(decisions.length / 2)],
       votes: total,
     };
   } finally {
@@ -476,37 +479,12 @@ async function main() {
           .join(', ')}`,
       );
     }
-    // BENCH_REPEAT=k runs every size k times, in turns, and ends with each size's median and range: on a
-    // machine whose speed swings, one run says little.
+    // Every size runs BENCH_REPEAT times (3), in turns, and the verdicts below take each size's median: on
+    // a machine whose speed swings from one minute to the next, one run says little.
     const runs = new Map(SIZES.map((n) => [n, []]));
     for (let k = 0; k < REPEAT; k++)
       for (const n of SIZES) runs.get(n).push(await run(n, CONCURRENCY, azurite.pid));
-    if (REPEAT > 1) {
-      const median = (xs) => {
-        const sorted = [...xs].sort((a, b) => a - b);
-        const mid = sorted.length / 2;
-        return Number.isInteger(mid) ? (sorted[mid - 1] + sorted[mid]) / 2 : sorted[Math.floor(mid)];
-      };
-      const spread = (xs, digits) =>
-        `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
-      console.log(`median (range) of ${REPEAT} runs each:`);
-      for (const [n, rs] of runs)
-        console.log(
-          `${String(n).padStart(5)} voters: ${spread(
-            rs.map((r) => r.votesPerSecond),
-            0,
-          )} votes/s; until every ballot decided ${spread(
-            rs.map((r) => r.decidedPerSecond),
-            0,
-          )} votes/s, host + storage CPU ${spread(
-            rs.map((r) => r.cpuMsPerVote),
-            2,
-          )} ms per vote, storage calls ${spread(
-            rs.map((r) => r.callsPerVote),
-            2,
-          )} per vote`,
-        );
-    }
+    for (const line of summary(runs, REPEAT)) console.log(line);
   } finally {
     await azurite.stop();
   }
