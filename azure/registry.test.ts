@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { Registry } from './registry';
 import * as transactions from './table-transaction';
-import { claimsOf, type MembershipRequest } from '../core/membership';
+import { claimsOf, type Member, type MembershipRequest } from '../core/membership';
 
 /** Registry writes against the run's Azurite: claims, updates from a record already read, closing votes. */
 describe('registry', () => {
@@ -202,5 +202,44 @@ describe('registry', () => {
       spy.mockRestore();
     }
     expect(await registry.openVoting(ballot)).toBe(false);
+  });
+  it('shares a read of every member among callers at the same time, each read after its call', async () => {
+    const member = (id: string): Member => ({
+      id,
+      legalName: `O=${id}, L=London, C=GB`,
+      status: 'ACTIVE',
+      governanceKey: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' },
+      keyThumbprint: `thumb-${id}`,
+      contacts: { email: [`ops@${id}.example`] },
+      azure: {
+        tenantId: randomUUID(),
+        subscriptionId: randomUUID(),
+        resourceGroup: `rg-${id}`,
+        region: 'uksouth',
+        addressSpace: '10.1.0.0/16',
+      },
+      profile: 'Small',
+      joinedAt: new Date().toISOString(),
+      founder: true,
+    });
+    await registry.addMember(member('bank-one'));
+    const members = (registry as unknown as { members: TableClient }).members;
+    const scans = jest.spyOn(members, 'listEntities');
+    try {
+      const all = await Promise.all(Array.from({ length: 12 }, () => registry.allMembers()));
+      expect(scans.mock.calls.length).toBeLessThanOrEqual(2);
+      for (const ms of all) expect(ms.map((m) => m.id)).toContain('bank-one');
+      // Each caller's own array: one caller's changes are not another's.
+      all[0]!.length = 0;
+      expect(all[1]!.length).toBeGreaterThan(0);
+      // A member added after a read started is in the read of a later call.
+      const running = registry.allMembers();
+      await registry.addMember(member('bank-two'));
+      const after = await registry.allMembers();
+      expect(after.map((m) => m.id)).toEqual(expect.arrayContaining(['bank-one', 'bank-two']));
+      await running;
+    } finally {
+      scans.mockRestore();
+    }
   });
 });

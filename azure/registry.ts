@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { GroupCommit } from '../runtime/coalesce';
+import { FreshReads, GroupCommit } from '../runtime/coalesce';
 import { inChunks } from '../runtime/parallel';
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { submitTransaction, writesOwnTransactions, type TableAction } from './table-transaction';
@@ -269,9 +269,18 @@ export class Registry {
     return listPage(this.members, 'member', (r) => body<Member>(r), options);
   }
 
+  /**
+   * Every member, read after the call. Callers at the same time share a read (FreshReads): when many
+   * ballots count at once (a burst of decisions, or every open ballot re-counting after a suspension),
+   * they cost a read or two of the consortium, not one each. Each caller gets its own array.
+   */
   allMembers(): Promise<Member[]> {
-    return listAll(this.members, 'member', (r) => body<Member>(r));
+    return this.#everyMember.get('all').then((members) => [...members]);
   }
+
+  readonly #everyMember = new FreshReads<'all', Member[]>(() =>
+    listAll(this.members, 'member', (r) => body<Member>(r)),
+  );
 
   /** Creates the member unless it exists (founders are seeded at every start). Returns true if created. */
   async addMember(member: Member): Promise<boolean> {
