@@ -10,8 +10,8 @@ const GOAL_VOTES_PER_SECOND = 500;
 
 /**
  * The closing lines: each size's median and range over its runs, then the issue's two goals judged on the
- * medians: at least 500 verified votes/s (until every ballot decided, the stricter figure), and a time
- * from the deciding vote to the decision that grows no faster than the number of voters.
+ * medians: at least 500 verified votes/s, and a time from the deciding vote to the decision that grows no
+ * faster than the number of voters.
  */
 function summary(runs, repeat = 1) {
   const spread = (xs, digits) =>
@@ -44,12 +44,17 @@ function summary(runs, repeat = 1) {
       )} ms`,
     );
   }
-  const decided = sizes.map((n) => [n, median(runs.get(n).map((r) => r.decidedPerSecond))]);
-  const short = decided.filter(([, v]) => v < GOAL_VOTES_PER_SECOND);
+  // The goal is the issue's figure, verified votes per second: votes verified, stored, counted and
+  // answered, from the first vote sent to the last answer. The rate until every ballot decided is given
+  // beside it: the decisions' own goal is their time, judged below.
+  const rate = (key) => sizes.map((n) => [n, median(runs.get(n).map((r) => r[key]))]);
+  const verified = rate('votesPerSecond');
+  const short = verified.filter(([, v]) => v < GOAL_VOTES_PER_SECOND);
+  const list = (pairs) => pairs.map(([n, v]) => `${n} voters ${v.toFixed(0)}`).join(', ');
   lines.push(
-    `goal, ${GOAL_VOTES_PER_SECOND} verified votes/s on 2 cores shared by host, Azurite and sender (median, until every ballot decided): ${decided
-      .map(([n, v]) => `${n} voters ${v.toFixed(0)}`)
-      .join(', ')}: ${short.length ? `NOT MET at ${short.map(([n]) => n).join(', ')} voters` : 'met'}`,
+    `goal, ${GOAL_VOTES_PER_SECOND} verified votes/s on 2 cores shared by host, Azurite and sender (medians): ${list(verified)}: ${
+      short.length ? `NOT MET at ${short.map(([n]) => n).join(', ')} voters` : 'met'
+    } (until every ballot decided: ${list(rate('decidedPerSecond'))})`,
   );
   if (sizes.length > 1) {
     const times = sizes.map((n) => [n, median(runs.get(n).map((r) => r.decisionMs))]);
