@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { FreshReads, GroupCommit } from '../runtime/coalesce';
-import { inChunks } from '../runtime/parallel';
+import { inChunks, inParallel } from '../runtime/parallel';
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { submitTransaction, writesOwnTransactions, type TableAction } from './table-transaction';
 import type { JWK } from 'jose';
@@ -41,6 +41,8 @@ const MAX_CAS_ATTEMPTS = 8;
  */
 const OPENED_ROW = '~opened';
 const OPEN_ROW = '~open';
+/** Legacy claims' owners read, and rows moved, at once at start-up (Registry.moveLegacyClaims). */
+const LEGACY_PARALLEL = 8;
 /** Ballots whose guard-row ETag a registry keeps (see Registry.#guardTags). */
 const MAX_GUARD_TAGS = 1024;
 const VOTE_ROWS = `RowKey lt '~'`;
@@ -784,13 +786,15 @@ export class Registry {
     }
     // A request decided against kept its claims if its host stopped between recording the decision and
     // freeing them (the two were separate writes): those are freed here, not moved.
+    // Owners are read, and rows moved, a few at a time: each row is moved before it is deleted, so a
+    // start that stops half-way leaves every claim held in one table or the other.
     const decidedAgainst = new Set<string>();
-    for (const owner of new Set(legacy.map((r) => String(r['Owner'])))) {
+    await inParallel([...new Set(legacy.map((r) => String(r['Owner'])))], LEGACY_PARALLEL, async (owner) => {
       const phase = (await this.getRequest(owner))?.phase;
       if (phase === 'rejected' || phase === 'expired' || phase === 'withdrawn') decidedAgainst.add(owner);
-    }
+    });
     let moved = 0;
-    for (const row of legacy) {
+    await inParallel(legacy, LEGACY_PARALLEL, async (row) => {
       const kindAndValue = row.partitionKey === 'claims' ? row.rowKey : `${row.partitionKey}:${row.rowKey}`;
       if (!decidedAgainst.has(String(row['Owner'])))
         try {
@@ -808,7 +812,7 @@ export class Registry {
       } catch (e) {
         if (statusOf(e) !== 404 && statusOf(e) !== 412) wrapStorage('move claims', e);
       }
-    }
+    });
     return moved;
   }
 }
