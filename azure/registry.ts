@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { FreshReads, GroupCommit } from '../runtime/coalesce';
 import { inChunks, inParallel } from '../runtime/parallel';
+import { RecentMap } from '../runtime/recent';
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { submitTransaction, writesOwnTransactions, type TableAction } from './table-transaction';
 import type { JWK } from 'jose';
@@ -553,8 +554,6 @@ export class Registry {
 
   #keepGuardTag(subjectId: string, tag: string): void {
     // Kept for the ballots written to most recently (a dropped one only costs its next door a read).
-    this.#guardTags.delete(subjectId);
-    if (this.#guardTags.size >= MAX_GUARD_TAGS) this.#guardTags.delete(this.#guardTags.keys().next().value!);
     this.#guardTags.set(subjectId, tag);
   }
 
@@ -598,7 +597,7 @@ export class Registry {
    * transaction touches the guard row, so a transaction made on that ETag (If-Match) succeeds only if no
    * other writer recorded a vote on the ballot since this registry's previous one.
    */
-  readonly #guardTags = new Map<string, string>();
+  readonly #guardTags = new RecentMap<string, string>(MAX_GUARD_TAGS);
 
   /**
    * Calls `listener` with each vote row this registry creates, as soon as storage has confirmed it and

@@ -1,6 +1,7 @@
 import type { Registry } from '../../azure/registry';
 import type { Decision, MemberStatus } from '../../core/membership';
 import { FreshReads } from '../../runtime/coalesce';
+import { RecentMap } from '../../runtime/recent';
 
 /**
  * Caches that keep the vote door's work independent of the consortium's size. The orchestration's own
@@ -40,7 +41,7 @@ interface BallotDecisions {
 }
 
 interface RegistryState {
-  ballots: Map<string, BallotDecisions>;
+  ballots: RecentMap<string, BallotDecisions>;
   reads: FreshReads<string, Map<string, Decision>>;
   statuses: Map<string, MemberStatus>;
   statusWatermark?: Date;
@@ -49,16 +50,10 @@ interface RegistryState {
 
 const states = new WeakMap<Registry, RegistryState>();
 
+/** The ballot's entry, made the most recently used (the least recently used is dropped when full). */
 function ballotOf(s: RegistryState, subjectId: string): BallotDecisions {
   let e = s.ballots.get(subjectId);
-  if (e) {
-    // Most recently used last, so the first entry is the one to drop.
-    s.ballots.delete(subjectId);
-  } else {
-    e = { byVoter: new Map(), read: false, stale: true };
-    if (s.ballots.size >= MAX_BALLOTS) s.ballots.delete(s.ballots.keys().next().value!);
-  }
-  s.ballots.set(subjectId, e);
+  if (!e) s.ballots.set(subjectId, (e = { byVoter: new Map(), read: false, stale: true }));
   return e;
 }
 
@@ -71,7 +66,7 @@ function stateOf(registry: Registry): RegistryState {
   const s = states.get(registry);
   if (s) return s;
   const state: RegistryState = {
-    ballots: new Map(),
+    ballots: new RecentMap(MAX_BALLOTS),
     statuses: new Map(),
     reads: new FreshReads((subjectId) => {
       const e = ballotOf(state, subjectId);
@@ -110,7 +105,7 @@ function stateOf(registry: Registry): RegistryState {
     }
   });
   registry.onVoteRecorded((v, sequel) => {
-    const e = state.ballots.get(v.subjectId);
+    const e = state.ballots.peek(v.subjectId);
     if (!e) return;
     e.byVoter.set(v.voter, v.decision);
     if (!sequel) e.stale = true;

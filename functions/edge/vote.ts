@@ -12,6 +12,7 @@ import { checkPayload, readJws } from './signed';
 import { evaluate, type Policy } from '../../core/policy';
 import { decisionsOn, recentStatuses, trackDecisions } from './tally';
 import { BatchedReads, FreshReads } from '../../runtime/coalesce';
+import { RecentMap } from '../../runtime/recent';
 import type { Registry } from '../../azure/registry';
 
 /**
@@ -42,7 +43,8 @@ const MAX_FACTS = 1024;
 const MEMBER_ID = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
 
 interface DoorState {
-  facts: Map<string, BallotFacts>;
+  /** Kept for the ballots voted on most recently; a dropped ballot's phase note goes with it. */
+  facts: RecentMap<string, BallotFacts>;
   /** The newest phase read of each ballot whose facts are kept, and when (platform time) it started. */
   seen: Map<string, { phase: string | undefined; startedAt: number }>;
   ballots: FreshReads<string, MembershipRequest | Proposal | undefined>;
@@ -63,9 +65,10 @@ function splitKey(key: string): [Kind, string] {
 function doorOf(registry: Registry): DoorState {
   let d = doors.get(registry);
   if (!d) {
+    const seen: DoorState['seen'] = new Map();
     const door: DoorState = {
-      facts: new Map(),
-      seen: new Map(),
+      facts: new RecentMap(MAX_FACTS, (dropped) => seen.delete(dropped)),
+      seen,
       ballots: new FreshReads((key) => {
         const [kind, id] = splitKey(key);
         return kind === 'request'
@@ -112,18 +115,10 @@ function notePhase(door: DoorState, key: string, phase: string | undefined, star
   if (!last || last.startedAt < startedAt) door.seen.set(key, { phase, startedAt });
 }
 
-/**
- * Keeps a ballot's facts unless some are kept already, dropping the oldest when there are too many;
- * answers the facts kept.
- */
+/** Keeps a ballot's facts unless some are kept already; answers the facts kept. */
 function remember(door: DoorState, key: string, facts: BallotFacts): BallotFacts {
   const kept = door.facts.get(key);
   if (kept) return kept;
-  if (door.facts.size >= MAX_FACTS) {
-    const oldest = door.facts.keys().next().value!;
-    door.facts.delete(oldest);
-    door.seen.delete(oldest);
-  }
   door.facts.set(key, facts);
   return facts;
 }
