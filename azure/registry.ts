@@ -784,9 +784,9 @@ export class Registry {
       wrapStorage('read reservations', e);
     }
     // A request decided against kept its claims if its host stopped between recording the decision and
-    // freeing them (the two were separate writes): those are freed here, not moved.
-    // Owners are read, and rows moved, a few at a time: each row is moved before it is deleted, so a
-    // start that stops half-way leaves every claim held in one table or the other.
+    // freeing them (the two were separate writes): those are freed here, not moved. Owners are read, and
+    // rows moved, a few at a time; each row is moved before it is deleted, so a start that stops half-way
+    // leaves every claim held in one table or the other.
     const decidedAgainst = new Set<string>();
     await inParallel([...new Set(legacy.map((r) => String(r['Owner'])))], LEGACY_PARALLEL, async (owner) => {
       const phase = (await this.getRequest(owner))?.phase;
