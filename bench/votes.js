@@ -137,7 +137,20 @@ http.request = function (...args) {
         .replace(/^\/[^/]+\//, '')
         .replace(/Bench\d+x\d+/, '');
       const key = `${opts.method ?? o.method ?? 'GET'} ${path.replace(/[(?].*$/, '')}`;
-      storageCalls.byKind.set(key, (storageCalls.byKind.get(key) ?? 0) + 1);
+      const req = request.apply(this, args);
+      // A transaction names its table only in its body: the first operation's URL.
+      if (key.endsWith('$batch')) {
+        const end = req.end;
+        req.end = function (chunk, ...rest) {
+          const table = /^(?:POST|PUT|PATCH|MERGE|DELETE) \S+?\/(?:[^/\s]+\/)?([A-Za-z0-9]+?)(?:\(|\s)/m
+            .exec(String(chunk ?? ''))?.[1]
+            ?.replace(/Bench\d+x\d+/, '');
+          const batchKey = table ? `${key} ${table}` : key;
+          storageCalls.byKind.set(batchKey, (storageCalls.byKind.get(batchKey) ?? 0) + 1);
+          return end.call(this, chunk, ...rest);
+        };
+      } else storageCalls.byKind.set(key, (storageCalls.byKind.get(key) ?? 0) + 1);
+      return req;
     }
   }
   return request.apply(this, args);
