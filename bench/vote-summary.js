@@ -13,13 +13,14 @@ const GOAL_VOTES_PER_SECOND = 500;
  * medians: at least 500 verified votes/s, and a time from the deciding vote to the decision that grows no
  * faster than the number of voters.
  */
-function summary(runs, repeat = 1) {
+function summary(runs) {
   const spread = (xs, digits) =>
     xs.length === 1
       ? xs[0].toFixed(digits)
       : `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
-  const lines = [repeat === 1 ? 'one run each:' : `median (range) of ${repeat} runs each:`];
   const sizes = [...runs.keys()].sort((a, b) => a - b);
+  const repeat = Math.max(...sizes.map((n) => runs.get(n).length));
+  const lines = [repeat === 1 ? 'one run each:' : `median (range) of ${repeat} runs each:`];
   for (const n of sizes) {
     const rs = runs.get(n);
     lines.push(
@@ -57,10 +58,10 @@ function summary(runs, repeat = 1) {
     } (until every ballot decided: ${list(rate('decidedPerSecond'))})`,
   );
   if (sizes.length > 1) {
-    const times = sizes.map((n) => [n, median(runs.get(n).map((r) => r.decisionMs))]);
+    const times = rate('decisionMs');
     const steps = times.slice(1).map(([n, t], i) => {
       const [m, s] = times[i];
-      return { from: m, to: n, grew: t / s, voters: n / m };
+      return { grew: t / s, voters: n / m };
     });
     const faster = steps.filter((st) => st.grew > st.voters);
     lines.push(

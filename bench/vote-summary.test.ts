@@ -10,7 +10,7 @@ interface Run {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { median, summary } = require('./vote-summary') as {
   median: (xs: number[]) => number;
-  summary: (runs: Map<number, Run[]>, repeat?: number) => string[];
+  summary: (runs: Map<number, Run[]>) => string[];
 };
 
 const run = (decidedPerSecond: number, decisionMs = 50): Run => ({
@@ -35,7 +35,6 @@ describe('bench:votes summary', () => {
         [10, [run(480), run(620), run(510)]],
         [100, [run(700), run(690), run(710)]],
       ]),
-      3,
     );
     expect(lines[0]).toBe('median (range) of 3 runs each:');
     expect(lines[1]).toMatch(
@@ -45,7 +44,7 @@ describe('bench:votes summary', () => {
       /: 10 voters 520, 100 voters 710: met \(until every ballot decided: 10 voters 510, 100 voters 700\)$/,
     );
 
-    const short = summary(new Map([[10, [run(470), run(620), run(485)]]]), 3);
+    const short = summary(new Map([[10, [run(470), run(620), run(485)]]]));
     expect(short.find((l) => l.startsWith('goal, 500'))).toMatch(/10 voters 495: NOT MET at 10 voters \(/);
   });
 

@@ -24,7 +24,7 @@ const { mkdirSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const root = join(__dirname, '..');
 const { numberSetting, settingsOrExit, sizesSetting } = require('./settings');
-const { summary } = require('./vote-summary');
+const { GOAL_VOTES_PER_SECOND, summary } = require('./vote-summary');
 const { startAzurite } = require(join(root, 'dist/local/host/azurite'));
 const { startHost } = require(join(root, 'dist/local/host/host'));
 const { startLocalCloud } = require(join(root, 'dist/local/cloud/start'));
@@ -124,6 +124,7 @@ async function deliveriesFinished(host) {
  * the sender thread has its own node:http, so its votes are not counted.
  */
 const storageCalls = { on: false, port: 0, count: 0, byKind: new Map() };
+const countCall = (key) => storageCalls.byKind.set(key, (storageCalls.byKind.get(key) ?? 0) + 1);
 const http = require('node:http');
 const request = http.request;
 http.request = function (...args) {
@@ -145,11 +146,10 @@ http.request = function (...args) {
           const table = /^(?:POST|PUT|PATCH|MERGE|DELETE) \S+?\/(?:[^/\s]+\/)?([A-Za-z0-9]+?)(?:\(|\s)/m
             .exec(String(chunk ?? ''))?.[1]
             ?.replace(/Bench\d+x\d+/, '');
-          const batchKey = table ? `${key} ${table}` : key;
-          storageCalls.byKind.set(batchKey, (storageCalls.byKind.get(batchKey) ?? 0) + 1);
+          countCall(table ? `${key} ${table}` : key);
           return end.call(this, chunk, ...rest);
         };
-      } else storageCalls.byKind.set(key, (storageCalls.byKind.get(key) ?? 0) + 1);
+      } else countCall(key);
       return req;
     }
   }
@@ -464,7 +464,7 @@ async function main() {
   storageCalls.port = azurite.ports.table;
   try {
     console.log(
-      `verified votes over HTTP, ${CONCURRENCY} concurrent voters, unanimous policy (every vote counts; goal: 500 votes/s)${WARMUP_VOTES > 0 ? ', after warm-up' : ', no warm-up'}; load average before: ${require('node:os')
+      `verified votes over HTTP, ${CONCURRENCY} concurrent voters, unanimous policy (every vote counts; goal: ${GOAL_VOTES_PER_SECOND} votes/s)${WARMUP_VOTES > 0 ? ', after warm-up' : ', no warm-up'}; load average before: ${require('node:os')
         .loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}; machine: ${machine.toFixed(0)} µs of CPU per loopback HTTP round trip (lower is faster)`,
@@ -497,7 +497,7 @@ async function main() {
     const runs = new Map(SIZES.map((n) => [n, []]));
     for (let k = 0; k < REPEAT; k++)
       for (const n of SIZES) runs.get(n).push(await run(n, CONCURRENCY, azurite.pid));
-    for (const line of summary(runs, REPEAT)) console.log(line);
+    for (const line of summary(runs)) console.log(line);
   } finally {
     await azurite.stop();
   }
